@@ -1,0 +1,1 @@
+"""Channels: each turns its native messages into canonical ones and publishes them."""

@@ -1,0 +1,69 @@
+"""One settings object per process, read once by the CLI and passed down.
+
+Every field can be set by an environment variable named ``FRONTDOOR_<FIELD>``
+(``FRONTDOOR_KAFKA_BOOTSTRAP``, ``FRONTDOOR_DATABASE_URL`` …) or in a ``.env`` file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FRONTDOOR_", env_file=".env", extra="ignore", env_file_encoding="utf-8"
+    )
+
+    # Broker
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="host:port of a running Kafka cluster; unset: the local broker under var/",
+    )
+    kafka_version: str = Field(default="4.1.1", description="Apache Kafka version the local broker runs")
+    kafka_port: int = Field(default=9092, description="local broker's client port (controller: +1)")
+    kafka_heap: str = Field(default="512m", description="local broker's JVM heap")
+    var_dir: Path = Field(default=Path("var"), description="local state: broker data, blobs, database")
+    cache_dir: Path = Field(
+        default=Path.home() / ".cache" / "frontdoor",
+        description="downloaded Kafka jars (fetched once with Maven)",
+    )
+    max_record_bytes: int = Field(
+        default=512 * 1024, description="bodies beyond this go to the blob store; Kafka carries a reference"
+    )
+    connect_retries: int = Field(default=5, description="tries to reach the broker at start-up")
+
+    # Storage
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; unset: SQLite under var/")
+    blob_dir: Path | None = Field(default=None, description="blob store root; unset: var/blobs")
+
+    # Channels
+    public_url: str = Field(default="http://127.0.0.1:8000", description="externally visible base URL")
+    twilio_auth_token: SecretStr = Field(default=SecretStr(""), description="Twilio auth token (signatures)")
+    smtp_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["council.example.gov.uk"],
+        description="comma-separated domains the SMTP server accepts mail for",
+    )
+    smtp_max_bytes: int = Field(default=35 * 1024 * 1024, description="largest mail SMTP accepts (552 above)")
+
+    @field_validator("smtp_domains", mode="before")
+    @classmethod
+    def _split_domains(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [d.strip().lower() for d in value.split(",") if d.strip()]
+        return value
+
+    @property
+    def blobs_path(self) -> Path:
+        return self.blob_dir if self.blob_dir is not None else self.var_dir / "blobs"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.var_dir / 'frontdoor.db').resolve()}"
+
+
+def load_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,48 @@
+"""``frontdoor up`` / ``make run``: the local broker plus every stage, as child processes."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import time
+
+from frontdoor import wiring
+from frontdoor.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Each stage is a ``frontdoor`` subcommand; they all read the same environment.
+STAGES: dict[str, list[str]] = {}
+
+
+def run_all(settings: Settings) -> None:
+    address = wiring.connect(settings, start_local=True)
+    log.info("broker ready on %s; topics in place", address)
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    for name, argv in STAGES.items():
+        children[name] = subprocess.Popen([sys.executable, "-m", "frontdoor", *argv])  # noqa: S603
+        log.info("started %s (pid %d)", name, children[name].pid)
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("Frontdoor is up (%d stages). Ctrl-C stops the stages; 'frontdoor kafka stop' "
+             "stops the broker.", len(children))
+    while not stopping:
+        for name, child in children.items():
+            if child.poll() is not None:
+                log.error("%s exited with %s; restarting", name, child.returncode)
+                children[name] = subprocess.Popen(  # noqa: S603
+                    [sys.executable, "-m", "frontdoor", *STAGES[name]]
+                )
+        time.sleep(1)
+    for child in children.values():
+        child.terminate()
+    for child in children.values():
+        child.wait(timeout=30)

@@ -1,0 +1,51 @@
+"""Builds the ingest pieces a process needs from its settings: one place, no discovery."""
+
+from __future__ import annotations
+
+from frontdoor.settings import Settings
+from ingest.admin import ensure_topics, wait_for_broker
+from ingest.broker import BrokerConfig, LocalBroker
+from ingest.bus import KafkaPublisher
+from schemas.blobs import FilesystemBlobStore
+from schemas.topics import CORE_TOPICS
+
+
+def local_broker(settings: Settings) -> LocalBroker:
+    return LocalBroker(
+        BrokerConfig(
+            var_dir=settings.var_dir,
+            cache_dir=settings.cache_dir,
+            version=settings.kafka_version,
+            port=settings.kafka_port,
+            heap=settings.kafka_heap,
+        )
+    )
+
+
+def bootstrap(settings: Settings) -> str:
+    """The cluster to use: FRONTDOOR_KAFKA_BOOTSTRAP, else the local broker's address."""
+    return settings.kafka_bootstrap or local_broker(settings).config.bootstrap
+
+
+def connect(settings: Settings, *, start_local: bool = False) -> str:
+    """Reach the cluster (starting the local broker if asked and none is configured),
+    retrying with backoff, and make sure the core topics exist."""
+    if start_local and not settings.kafka_bootstrap:
+        address = local_broker(settings).start()
+    else:
+        address = bootstrap(settings)
+    wait_for_broker(address, retries=settings.connect_retries)
+    ensure_topics(address, CORE_TOPICS)
+    return address
+
+
+def blob_store(settings: Settings) -> FilesystemBlobStore:
+    return FilesystemBlobStore(settings.blobs_path)
+
+
+def publisher(settings: Settings, address: str | None = None) -> KafkaPublisher:
+    return KafkaPublisher(
+        address or bootstrap(settings),
+        blob_store(settings),
+        max_record_bytes=settings.max_record_bytes,
+    )

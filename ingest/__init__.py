@@ -1,0 +1,1 @@
+"""The one adapter over kafka-python: nothing outside this package imports kafka."""

@@ -1,0 +1,56 @@
+"""Reference numbers residents quote: short, readable on a phone, hard to guess.
+
+Format ``FD-XXXX-XXXX``: eight symbols of Crockford's base32 (no I, L, O or U, so nothing
+is misread over the phone), the last one a check symbol. Seven random symbols give 35
+bits: ~34 billion values, so walking the space to find another resident's ticket is not
+practical, and a typo is caught by the check symbol before any lookup.
+Uniqueness is enforced where tickets are stored (a unique constraint); a clash simply
+draws again.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_DECODE = {c: i for i, c in enumerate(ALPHABET)} | {"O": 0, "I": 1, "L": 1}
+PREFIX = "FD"
+_PATTERN = re.compile(r"\bFD[-\s]?([0-9A-Z]{4})[-\s]?([0-9A-Z]{4})\b", re.IGNORECASE)
+
+
+def _check_symbol(body: str) -> str:
+    total = sum((i + 1) * _DECODE[c] for i, c in enumerate(body))
+    return ALPHABET[total % 31]  # prime modulus: catches any single-symbol error and most swaps
+
+
+def new_reference() -> str:
+    body = "".join(secrets.choice(ALPHABET) for _ in range(7))
+    code = body + _check_symbol(body)
+    return f"{PREFIX}-{code[:4]}-{code[4:]}"
+
+
+def normalise_reference(text: str) -> str | None:
+    """The canonical form of a reference as a resident typed it, or None if it is not one."""
+    match = _PATTERN.fullmatch(text.strip())
+    return _canonical(match) if match else None
+
+
+def find_references(text: str) -> list[str]:
+    """Every valid reference quoted in free text, canonical and in order, without repeats."""
+    found: list[str] = []
+    for match in _PATTERN.finditer(text):
+        ref = _canonical(match)
+        if ref and ref not in found:
+            found.append(ref)
+    return found
+
+
+def _canonical(match: re.Match[str]) -> str | None:
+    raw = (match.group(1) + match.group(2)).upper()
+    if any(c not in _DECODE for c in raw):
+        return None
+    code = "".join(ALPHABET[_DECODE[c]] for c in raw)
+    if _check_symbol(code[:7]) != code[7]:
+        return None
+    return f"{PREFIX}-{code[:4]}-{code[4:]}"

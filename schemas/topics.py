@@ -1,0 +1,46 @@
+"""Every topic Frontdoor uses, declared once with its key and partition count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+INBOUND = "frontdoor.inbound"
+TRIAGE = "frontdoor.triage"
+DLQ = "frontdoor.dlq"
+EVENTS = "frontdoor.events"
+OUTBOUND = "frontdoor.outbound"
+DEPARTMENT_PREFIX = "frontdoor.dept."
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    key: str  # what the record key is, so ordering holds where it matters
+    retention_ms: int | None = None  # None: the broker's default
+    purpose: str = ""
+
+
+WEEK_MS = 7 * 24 * 3600 * 1000
+
+CORE_TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(INBOUND, 6, "sender identity (email or E.164 phone)", 30 * 24 * 3600 * 1000,
+              "every channel's canonical messages; retained for replay"),
+    TopicSpec(TRIAGE, 3, "sender identity", None, "below the confidence threshold: for a human"),
+    TopicSpec(DLQ, 1, "original key", 90 * 24 * 3600 * 1000,
+              "records that could not be processed, with x-error-* headers"),
+    TopicSpec(EVENTS, 3, "ticket reference", None, "corrections, status changes, re-routes"),
+    TopicSpec(OUTBOUND, 3, "recipient", None, "replies and acknowledgements to send"),
+)
+
+
+def department_topic(department_id: str) -> str:
+    return f"{DEPARTMENT_PREFIX}{department_id}"
+
+
+def department_topics(department_ids: list[str] | tuple[str, ...]) -> tuple[TopicSpec, ...]:
+    """Department topics come from the taxonomy in configuration, never from code."""
+    return tuple(
+        TopicSpec(department_topic(d), 3, "sender identity", None, f"routed to {d}")
+        for d in department_ids
+    )

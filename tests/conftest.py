@@ -1,0 +1,99 @@
+"""Shared fixtures: a real Kafka broker started by the project's own command.
+
+When FRONTDOOR_KAFKA_BOOTSTRAP names a cluster, tests use it and skip the ones that need
+to stop and start the broker.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ingest.admin import ensure_topics
+from schemas.blobs import FilesystemBlobStore
+from schemas.topics import CORE_TOPICS, TopicSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port_pair() -> int:
+    """A port p such that p and p+1 are both free on loopback (client and controller)."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port > 65000:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free pair of loopback ports")
+
+
+def frontdoor(*args: str, env: dict[str, str], check: bool = True,
+              timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "frontdoor", *args], env=env, cwd=ROOT, capture_output=True,
+        text=True, timeout=timeout, check=check,
+    )
+
+
+@dataclass
+class KafkaHandle:
+    bootstrap: str
+    env: dict[str, str]
+    external: bool
+
+    def stop(self) -> None:
+        if self.external:
+            pytest.skip("broker is external (FRONTDOOR_KAFKA_BOOTSTRAP): cannot stop it")
+        frontdoor("kafka", "stop", env=self.env)
+
+    def start(self) -> None:
+        if not self.external:
+            frontdoor("kafka", "start", env=self.env)
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaHandle]:
+    external = os.environ.get("FRONTDOOR_KAFKA_BOOTSTRAP")
+    if external:
+        ensure_topics(external, CORE_TOPICS)
+        yield KafkaHandle(external, dict(os.environ), external=True)
+        return
+    var = tmp_path_factory.mktemp("var")
+    port = free_port_pair()
+    env = {**os.environ, "FRONTDOOR_VAR_DIR": str(var), "FRONTDOOR_KAFKA_PORT": str(port)}
+    env.pop("FRONTDOOR_KAFKA_BOOTSTRAP", None)
+    started = frontdoor("kafka", "start", env=env, check=False)
+    if started.returncode != 0:
+        pytest.fail(f"'frontdoor kafka start' failed: {started.stderr.strip()[-2000:]}")
+    handle = KafkaHandle(f"127.0.0.1:{port}", env, external=False)
+    try:
+        yield handle
+    finally:
+        frontdoor("kafka", "stop", env=env, check=False)
+
+
+@pytest.fixture
+def fresh_topic(kafka: KafkaHandle) -> str:
+    """A new, empty topic for one test (3 partitions), so tests never see each other's data."""
+    name = f"test.{uuid.uuid4().hex[:12]}"
+    ensure_topics(kafka.bootstrap, [TopicSpec(name, 3, "test")])
+    return name
+
+
+@pytest.fixture
+def blob_store(tmp_path: Path) -> FilesystemBlobStore:
+    return FilesystemBlobStore(tmp_path / "blobs")

@@ -1,0 +1,96 @@
+"""The local broker runner and what an operator sees when set-up goes wrong."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import KafkaHandle, frontdoor
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDOOR_")}
+    env.update(FRONTDOOR_VAR_DIR=str(tmp_path / "var"), FRONTDOOR_CACHE_DIR=str(tmp_path / "cache"))
+    env.update(extra)
+    return env
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_missing_java_prints_one_line_with_the_fix(tmp_path: Path) -> None:
+    env = _env(tmp_path, PATH=str(tmp_path / "empty-bin"))
+    env.pop("JAVA_HOME", None)
+    result = frontdoor("kafka", "start", env=env, check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Java 17+ not found" in lines[0] and "FRONTDOOR_KAFKA_BOOTSTRAP" in lines[0]
+
+
+def test_missing_maven_prints_one_line_with_the_fix(tmp_path: Path) -> None:
+    java = shutil.which("java")
+    assert java, "the test machine has a JDK"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "java").symlink_to(os.path.realpath(java))
+    env = _env(tmp_path, PATH=str(bin_dir))
+    env.pop("JAVA_HOME", None)
+    result = frontdoor("kafka", "start", env=env, check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Maven not found" in lines[0] and "apt-get install maven" in lines[0]
+
+
+def test_broker_down_at_start_retries_with_backoff_then_says_what_to_do(tmp_path: Path) -> None:
+    env = _env(tmp_path, FRONTDOOR_KAFKA_BOOTSTRAP=f"127.0.0.1:{_closed_port()}",
+               FRONTDOOR_CONNECT_RETRIES="3")
+    result = frontdoor("bench", "bus", "--json", env=env, check=False, timeout=120)
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert sum("retrying in" in line for line in lines) == 2  # tries 1 and 2 back off, 3 gives up
+    assert "retrying in 0.5s" in lines[0] and "retrying in 1.0s" in lines[1]
+    assert lines[-1].startswith("frontdoor: no Kafka broker answers")
+    assert "frontdoor kafka start" in lines[-1]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_configuration_is_one_line(tmp_path: Path) -> None:
+    result = frontdoor("kafka", "status", env=_env(tmp_path, FRONTDOOR_KAFKA_PORT="not-a-port"),
+                       check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "frontdoor: bad configuration for kafka_port: Input should be a valid integer, "
+        "unable to parse string as an integer"
+    ]
+
+
+@pytest.mark.kafka
+def test_status_answers_and_stop_touches_only_our_broker(kafka: KafkaHandle, tmp_path: Path) -> None:
+    if kafka.external:
+        pytest.skip("external broker")
+    assert frontdoor("kafka", "status", env=kafka.env, check=False).returncode == 0
+    # Another var/ directory has no broker of its own: stop must not touch the running one.
+    other = {**kafka.env, "FRONTDOOR_VAR_DIR": str(tmp_path / "other-var")}
+    assert "was not running" in frontdoor("kafka", "stop", env=other).stdout
+    assert frontdoor("kafka", "status", env=kafka.env, check=False).returncode == 0
+    # A nothing-listening address reports down with exit 1.
+    down = {**kafka.env, "FRONTDOOR_KAFKA_BOOTSTRAP": f"127.0.0.1:{_closed_port()}"}
+    result = frontdoor("kafka", "status", env=down, check=False)
+    assert result.returncode == 1 and "kafka down" in result.stderr
+
+
+@pytest.mark.kafka
+def test_start_is_idempotent(kafka: KafkaHandle) -> None:
+    if kafka.external:
+        pytest.skip("external broker")
+    result = frontdoor("kafka", "start", env=kafka.env)
+    assert f"kafka ready on {kafka.bootstrap}" in result.stdout
