@@ -1,0 +1,1 @@
+"""Routing models: which department an enquiry belongs to."""

@@ -1,0 +1,1 @@
+"""The router: frontdoor.inbound to department topics, triage and dead letters."""
