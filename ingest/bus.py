@@ -144,6 +144,23 @@ class KafkaPublisher:
         self.client.close()
 
 
+def dead_letter_headers(record: Record, reason: str, detail: str, error_type: str,
+                        stage: str) -> dict[str, bytes]:
+    """The record's own headers plus why it failed and where it came from."""
+    headers = dict(record.headers)
+    headers.update({
+        "x-error-reason": reason.encode(),
+        "x-error-detail": detail[:2000].encode("utf-8", "replace"),
+        "x-error-type": error_type.encode(),
+        "x-error-stage": stage.encode(),
+        "x-origin-topic": record.topic.encode(),
+        "x-origin-partition": str(record.partition).encode(),
+        "x-origin-offset": str(record.offset).encode(),
+        "x-failed-at": datetime.now(UTC).isoformat().encode(),
+    })
+    return headers
+
+
 class DeadLetterWriter:
     """Writes a record that cannot be processed to ``frontdoor.dlq`` with why and whence."""
 
@@ -152,17 +169,7 @@ class DeadLetterWriter:
         self.topic = topic
 
     def send(self, record: Record, reason: str, detail: str, error_type: str, stage: str) -> None:
-        headers = dict(record.headers)
-        headers.update({
-            "x-error-reason": reason.encode(),
-            "x-error-detail": detail[:2000].encode("utf-8", "replace"),
-            "x-error-type": error_type.encode(),
-            "x-error-stage": stage.encode(),
-            "x-origin-topic": record.topic.encode(),
-            "x-origin-partition": str(record.partition).encode(),
-            "x-origin-offset": str(record.offset).encode(),
-            "x-failed-at": datetime.now(UTC).isoformat().encode(),
-        })
+        headers = dead_letter_headers(record, reason, detail, error_type, stage)
         self.client.send(self.topic, record.value or b"", record.key, headers)
 
 
