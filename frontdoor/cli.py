@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
-from frontdoor import cli_channels, cli_classifier, cli_core
+from frontdoor import cli_classifier, cli_core, cli_email, cli_router, cli_web
 from frontdoor.errors import OperatorError
 from ingest.errors import BrokerSetupError, PublishError
 
@@ -41,8 +41,10 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug
 
 
 cli_core.register(app, kafka_app, bench_app)
-cli_channels.register(app, bench_app)
+cli_email.register(app, bench_app)
+cli_web.register(app, bench_app)
 cli_classifier.register(app, bench_app)
+cli_router.register(app, bench_app)
 
 
 def main(argv: list[str] | None = None) -> Any:
