@@ -1,0 +1,64 @@
+"""docker/ cannot run here (no container engine), so keep it honest: every command it runs
+exists in the CLI, every FRONTDOOR_ setting it sets is a real setting, every path it copies exists."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from frontdoor.cli import app
+from frontdoor.settings import Settings
+from tests.conftest import ROOT
+
+DOCKER = ROOT / "docker"
+
+
+def _services() -> dict[str, dict[str, Any]]:
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    services: dict[str, dict[str, Any]] = compose["services"]
+    return services
+
+
+def _frontdoor_services() -> list[str]:
+    return [name for name, svc in _services().items() if "command" in svc and "build" in svc]
+
+
+def test_compose_runs_kafka_postgres_and_every_stage() -> None:
+    services = _services()
+    assert {"kafka", "postgres"} <= services.keys()
+    stages = {svc["command"][0] for name, svc in services.items() if name in _frontdoor_services()}
+    assert {"web", "smtp", "imap", "route"} <= stages
+
+
+@pytest.mark.parametrize("service", _frontdoor_services())
+def test_every_command_compose_names_exists(service: str) -> None:
+    command = _services()[service]["command"]
+    result = CliRunner().invoke(app, [command[0], "--help"])
+    assert result.exit_code == 0, f"docker/compose.yaml runs 'frontdoor {command[0]}', which does not exist"
+    for option in (arg for arg in command[1:] if arg.startswith("--")):
+        assert option in result.output, f"'frontdoor {command[0]}' has no {option}"
+
+
+def test_every_setting_compose_sets_is_a_real_setting() -> None:
+    known = {f"FRONTDOOR_{name.upper()}" for name in Settings.model_fields}
+    for name, svc in _services().items():
+        for variable in svc.get("environment", {}):
+            if variable.startswith("FRONTDOOR_"):
+                assert variable in known, f"{name} sets {variable}, which Settings does not read"
+
+
+def test_dockerfile_copies_every_package_and_nothing_missing() -> None:
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    copied = re.findall(r"^COPY\s+(.+?)\s+\S+$", dockerfile, re.MULTILINE)
+    sources = {src for line in copied for src in line.split()}
+    for source in sources:
+        assert (ROOT / source).exists(), f"the Dockerfile copies {source}, which is not in the tree"
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    packages = re.search(r'^include = \[(.*)\]$', pyproject, re.MULTILINE)
+    assert packages is not None
+    for package in re.findall(r'"(\w+)\*"', packages.group(1)):
+        assert package in sources, f"the Dockerfile does not copy the {package} package"
