@@ -56,7 +56,7 @@ def register(app: typer.Typer, kafka_app: typer.Typer, bench_app: typer.Typer) -
     ) -> None:
         """Through the adapter vs raw kafka-python on the same broker, in one run."""
         from frontdoor import wiring
-        from frontdoor.bench_bus import run_bus_bench
+        from ingest.bench import run_bus_bench
 
         settings = load_settings()
         address = wiring.connect(settings, start_local=True)

@@ -9,6 +9,7 @@ TRIAGE = "frontdoor.triage"
 DLQ = "frontdoor.dlq"
 EVENTS = "frontdoor.events"
 OUTBOUND = "frontdoor.outbound"
+SHADOW = "frontdoor.shadow"
 DEPARTMENT_PREFIX = "frontdoor.dept."
 
 
@@ -31,6 +32,8 @@ CORE_TOPICS: tuple[TopicSpec, ...] = (
               "records that could not be processed, with x-error-* headers"),
     TopicSpec(EVENTS, 3, "ticket reference", None, "corrections, status changes, re-routes"),
     TopicSpec(OUTBOUND, 3, "recipient", None, "replies and acknowledgements to send"),
+    TopicSpec(SHADOW, 1, "message id", WEEK_MS,
+              "shadow replays: a candidate model's decisions beside the live ones; read by no stage"),
 )
 
 

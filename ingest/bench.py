@@ -1,4 +1,5 @@
-"""``frontdoor bench bus``: the adapter against raw kafka-python, same broker, same run."""
+"""``frontdoor bench bus``: the adapter against raw kafka-python, same broker, same run (here
+because only ingest/ imports kafka)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,107 @@
+"""Routing rules combined with the model: the decision for one enquiry.
+
+The model's calibrated scores are the evidence; rules adjust and extend them rather than
+replace them:
+
+- the department mailbox a mail was sent to (or the web form's topic) is a prior: it
+  multiplies that department's odds by ``hint_weight``, so a clear text still wins against
+  a wrong inbox;
+- below the department's threshold the enquiry goes to triage for a human;
+- safeguarding / risk-to-life flags make it a priority and always put it in front of a
+  human: the department's queue, and triage too when the model is unsure, never only triage;
+- the other departments the text clearly involves get a copy;
+- member enquiries are tracked for members' services; FOI requests and SARs start their
+  statutory clocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from classifiers.base import Prediction
+from router.clocks import foi_due, sar_due
+from schemas.inbound import InboundMessage
+from schemas.routed import FoundEntity, Routing, StatutoryClock
+
+LONDON = ZoneInfo("Europe/London")
+PRIORITY_FLAGS = frozenset({"safeguarding", "risk_to_life"})
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    thresholds: Mapping[str, float] = field(default_factory=dict)  # per department, from the taxonomy
+    default_threshold: float = 0.5
+    hint_weight: float = 4.0
+    top_scores: int = 3
+
+    def threshold(self, department: str) -> float:
+        return self.thresholds.get(department, self.default_threshold)
+
+
+def decide(message: InboundMessage, prediction: Prediction, policy: RoutingPolicy) -> Routing:
+    rules: list[str] = []
+    scores = dict(prediction.scores) or {prediction.department: prediction.confidence}
+    hint = message.source.department_hint or message.source.topic_hint
+    if hint and hint in scores and policy.hint_weight != 1.0:
+        scores = _with_prior(scores, hint, policy.hint_weight)
+        rules.append(f"mailbox prior: sent to {hint}")
+    department = max(scores, key=lambda d: (scores[d], d))
+    confidence = scores[department]
+    if department != prediction.department:
+        rules.append(f"prior changed the model's {prediction.department} to {department}")
+
+    threshold = policy.threshold(department)
+    triage = confidence < threshold
+    priority = bool(PRIORITY_FLAGS & set(prediction.flags))
+    departments: list[str] = []
+    if triage:
+        rules.append(f"confidence {confidence:.2f} below {department}'s threshold {threshold:.2f}: triage")
+    if not triage or priority:
+        departments.append(department)
+    if priority:
+        rules.append("safeguarding: priority, in front of a human")
+    for other in prediction.also:
+        if other != department and other not in departments and not triage:
+            departments.append(other)
+            rules.append(f"also involves {other}")
+
+    clock = _statutory_clock(message, prediction.enquiry_type)
+    if clock is not None:
+        rules.append(f"{clock.kind.upper()} clock started: due {clock.due.isoformat()}")
+    if prediction.enquiry_type == "member_enquiry":
+        rules.append("member enquiry: tracked for members' services")
+
+    top = sorted(scores.items(), key=lambda item: -item[1])[: policy.top_scores]
+    return Routing(
+        department=department,
+        departments=departments,
+        triage=triage,
+        priority=priority,
+        confidence=round(confidence, 4),
+        scores={d: round(p, 4) for d, p in top},
+        enquiry_type=prediction.enquiry_type,
+        flags=list(prediction.flags),
+        entities=[FoundEntity(label=e.label, text=e.text, start=e.start, end=e.end)
+                  for e in prediction.entities],
+        model_version=prediction.model_version,
+        explanation=list(prediction.explanation),
+        rules=rules,
+        statutory_clock=clock,
+    )
+
+
+def _with_prior(scores: Mapping[str, float], hint: str, weight: float) -> dict[str, float]:
+    weighted = {d: p * (weight if d == hint else 1.0) for d, p in scores.items()}
+    total = sum(weighted.values()) or 1.0
+    return {d: p / total for d, p in weighted.items()}
+
+
+def _statutory_clock(message: InboundMessage, enquiry_type: str) -> StatutoryClock | None:
+    received = message.received_at.astimezone(LONDON).date()  # the council's calendar day
+    if enquiry_type == "foi":
+        return StatutoryClock(kind="foi", started=received, due=foi_due(received))
+    if enquiry_type == "sar":
+        return StatutoryClock(kind="sar", started=received, due=sar_due(received))
+    return None
