@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -199,6 +199,44 @@ def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 10.0,
             if expect is None and all(consumer.position(tp) >= end[tp] for tp in tps):
                 break
         return records
+    finally:
+        consumer.close()
+
+
+def read_window(bootstrap: str, topic: str, *, start_ms: int, end_ms: int | None = None,
+                isolation_level: str = "read_committed", timeout_s: float = 10.0) -> Iterator[Record]:
+    """The records of ``topic`` with timestamps in [start_ms, end_ms], partition by partition
+    up to the end each partition had when reading began (no consumer group, nothing committed)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                             isolation_level=isolation_level, max_poll_records=500)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or set())]
+        if not tps:
+            return
+        consumer.assign(tps)
+        ends = consumer.end_offsets(tps)
+        starts = consumer.offsets_for_times({tp: start_ms for tp in tps})
+        pending = set()
+        for tp in tps:
+            found = starts.get(tp)
+            if found is None or found.offset >= ends[tp]:
+                continue
+            consumer.seek(tp, found.offset)
+            pending.add(tp)
+        quiet_since = time.monotonic()
+        while pending:
+            batch = consumer.poll(timeout_ms=200)
+            for tp, rows in batch.items():
+                for row in rows:
+                    if row.offset < ends[tp] and (end_ms is None or row.timestamp <= end_ms):
+                        yield to_record(row)
+            for tp in list(pending):
+                if consumer.position(tp) >= ends[tp]:
+                    pending.discard(tp)
+            if batch:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since > timeout_s:
+                raise BrokerUnavailableError(f"reading {topic} stalled for {timeout_s:.0f} s")
     finally:
         consumer.close()
 
