@@ -14,7 +14,9 @@ from frontdoor.settings import Settings
 log = logging.getLogger(__name__)
 
 # Each stage is a ``frontdoor`` subcommand; they all read the same environment.
-STAGES: dict[str, list[str]] = {}
+STAGES: dict[str, list[str]] = {
+    "route": ["route"],
+}
 
 
 def run_all(settings: Settings) -> None:
@@ -35,12 +37,19 @@ def run_all(settings: Settings) -> None:
     log.info("Frontdoor is up (%d stages). Ctrl-C stops the stages; 'frontdoor kafka stop' "
              "stops the broker.", len(children))
     while not stopping:
-        for name, child in children.items():
-            if child.poll() is not None:
-                log.error("%s exited with %s; restarting", name, child.returncode)
-                children[name] = subprocess.Popen(  # noqa: S603
-                    [sys.executable, "-m", "frontdoor", *STAGES[name]]
-                )
+        for name, child in list(children.items()):
+            code = child.poll()
+            if code is None:
+                continue
+            if code in (0, 2):  # finished, or an operator mistake it has explained: restarting won't help
+                log.warning("%s exited with %s; not restarting it", name, code)
+                del children[name]
+                continue
+            log.error("%s exited with %s; restarting", name, code)
+            time.sleep(1)
+            children[name] = subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "frontdoor", *STAGES[name]]
+            )
         time.sleep(1)
     for child in children.values():
         child.terminate()
