@@ -291,7 +291,12 @@ def _is_zombie(pid: int) -> bool:
 
 
 def _kafka_uuid() -> str:
-    """A cluster id in Kafka's own form: 16 random bytes, URL-safe base64 without padding."""
+    """A cluster id in Kafka's own form: 16 random bytes, URL-safe base64 without padding.
+    Like Kafka's ``Uuid.randomUuid`` it never starts with "-", which the format tool would
+    read as an option (one start in 64 failed with "--cluster-id expected one argument")."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id

@@ -94,3 +94,11 @@ def test_start_is_idempotent(kafka: KafkaHandle) -> None:
         pytest.skip("external broker")
     result = frontdoor("kafka", "start", env=kafka.env)
     assert f"kafka ready on {kafka.bootstrap}" in result.stdout
+
+
+def test_cluster_ids_never_look_like_an_option() -> None:
+    from ingest.broker import _kafka_uuid
+
+    ids = [_kafka_uuid() for _ in range(5000)]  # about 78 would start with "-" by chance
+    assert not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 for i in ids) and len(set(ids)) == len(ids)
