@@ -2,8 +2,88 @@
 
 from __future__ import annotations
 
+import json
+import logging
+from pathlib import Path
+
 import typer
+
+from frontdoor.errors import OperatorError
+from frontdoor.settings import load_settings
+
+log = logging.getLogger(__name__)
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this area's commands (and its ``bench`` subcommands) to the CLI."""
+
+    @app.command("web")
+    def web(
+        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+        port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    ) -> None:
+        """The HTTP app: Twilio webhooks, the contact form (/contact), the JSON API (/api/docs)."""
+        import uvicorn
+
+        from frontdoor import wiring
+        from ingest.errors import PublishError
+        from web.app import create_app
+
+        settings = load_settings()
+        try:
+            wiring.connect(settings)
+        except PublishError as exc:  # the app still starts: it answers 503 until the broker is back
+            log.warning("%s; enquiries get 503 until it answers", exc)
+        uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_level="info")
+
+    @bench_app.command("web")
+    def bench_web(
+        enquiries: int = typer.Option(500, "--enquiries", "-n", help="Enquiries to post."),
+        concurrency: int = typer.Option(8, "--concurrency", "-c", help="Clients posting at once."),
+        as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+    ) -> None:
+        """POST /api/enquiries end to end (uvicorn, store, Kafka's ack) beside the bare publisher."""
+        from frontdoor import wiring
+        from web.bench import run_web_bench
+
+        settings = load_settings()
+        address = wiring.connect(settings, start_local=True)
+        result = run_web_bench(address, enquiries, concurrency)
+        if as_json:
+            typer.echo(json.dumps(result))
+        else:
+            for key, value in result.items():
+                typer.echo(f"{key:>24}: {value}")
+
+    @app.command("import-calls")
+    def import_calls(
+        file: Path = typer.Argument(..., help="CSV export of the telephony system (see docs/web.md)."),  # noqa: B008
+    ) -> None:
+        """Ingest a contact-centre call export; bad rows are listed with line numbers.
+
+        Prints one JSON line of totals. Exit 0 when every row was ingested (now or by an
+        earlier import), 1 when some rows were rejected."""
+        from connectors.call_notes import CsvFormatError
+        from frontdoor import wiring
+        from web.call_import import import_calls as run_import
+        from web.intake import IntakeService
+        from web.store import IntakeStore
+
+        if not file.is_file():
+            raise OperatorError(f"{file}: no such file")
+        settings = load_settings()
+        address = wiring.connect(settings)
+        store = IntakeStore.from_url(settings.effective_database_url)
+        publisher = wiring.publisher(settings, address)
+        try:
+            report = run_import(file, IntakeService(store, publisher))
+        except CsvFormatError as exc:
+            raise OperatorError(f"{file}: {exc}") from None
+        finally:
+            publisher.close()
+            store.dispose()
+        for bad in report.rejected:
+            typer.echo(f"{file}: line {bad.line}: {bad.reason}", err=True)
+        typer.echo(json.dumps(report.as_dict()))
+        if report.rejected:
+            raise typer.Exit(1)

@@ -48,6 +48,27 @@ class Settings(BaseSettings):
         description="comma-separated domains the SMTP server accepts mail for",
     )
     smtp_max_bytes: int = Field(default=35 * 1024 * 1024, description="largest mail SMTP accepts (552 above)")
+    smtp_host: str = Field(default="127.0.0.1", description="address 'frontdoor smtp' listens on")
+    smtp_port: int = Field(default=8025, description="port 'frontdoor smtp' listens on")
+    smtp_tls_cert: Path | None = Field(default=None, description="PEM certificate: offer STARTTLS")
+    smtp_tls_key: Path | None = Field(default=None, description="PEM private key for smtp_tls_cert")
+    imap_config: Path | None = Field(
+        default=None, description="TOML/JSON file listing the department mailboxes 'frontdoor imap' polls"
+    )
+
+    # Web front (web/): Twilio webhooks, the contact form, the JSON API
+    twilio_account_sid: str = Field(default="", description="Twilio account SID (fetching MMS media)")
+    web_secret: SecretStr = Field(
+        default=SecretStr(""), description="signs the contact form's CSRF tokens; unset: random per process"
+    )
+    agent_tokens: SecretStr = Field(
+        default=SecretStr(""),
+        description="comma-separated bearer tokens for POST /api/contacts, each 'token' or 'agent=token'",
+    )
+    form_rate_limit: int = Field(default=10, description="new enquiries one address may send per window")
+    form_rate_window_s: int = Field(default=3600, description="the rate limit's window, in seconds")
+    upload_max_bytes: int = Field(default=10 * 1024 * 1024, description="largest contact-form attachment")
+    upload_max_files: int = Field(default=5, description="most attachments on one contact-form submission")
 
     @field_validator("smtp_domains", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 # Each stage is a ``frontdoor`` subcommand; they all read the same environment.
 STAGES: dict[str, list[str]] = {
+    "web": ["web"],
     "route": ["route"],
 }
 

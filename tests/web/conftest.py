@@ -1,0 +1,156 @@
+"""The web app served for real: uvicorn on a loopback port in a thread, httpx as the client,
+publishing to a topic of the test's own on the session's real broker."""
+
+from __future__ import annotations
+
+import gc
+import re
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from frontdoor.settings import Settings
+from ingest.bus import KafkaPublisher, read_topic
+from schemas.blobs import FilesystemBlobStore
+from schemas.inbound import InboundMessage
+from web.app import create_app
+from web.store import IntakeStore
+
+TWILIO_TOKEN = "test-twilio-auth-token"
+AGENT_TOKEN = "agent-token-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class WebServer:
+    base_url: str
+    settings: Settings
+    store: IntakeStore
+    blobs: FilesystemBlobStore
+    topic: str
+    bootstrap: str
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=60, **kwargs)
+
+    def messages(self, expect: int | None = None, timeout_s: float = 10.0) -> list[InboundMessage]:
+        records = read_topic(self.bootstrap, self.topic, timeout_s=timeout_s, expect=expect)
+        return [InboundMessage.model_validate_json(r.value or b"") for r in records]
+
+
+class ThreadedServer:
+    def __init__(self, app: Any, port: int) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{port}", daemon=True)
+
+    def __enter__(self) -> ThreadedServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+ServerFactory = Callable[..., WebServer]
+
+
+@pytest.fixture
+def web_server(kafka: Any, fresh_topic: str, tmp_path: Path) -> Iterator[ServerFactory]:
+    """Call it (optionally with settings overrides) to get a running app; stopped after the test."""
+    stack: list[tuple[ThreadedServer, KafkaPublisher, IntakeStore]] = []
+
+    def start(**overrides: Any) -> WebServer:
+        port = free_port()
+        values: dict[str, Any] = {
+            "var_dir": tmp_path / "var",
+            "public_url": f"http://127.0.0.1:{port}",
+            "twilio_auth_token": TWILIO_TOKEN,
+            "twilio_account_sid": "AC" + "0" * 32,
+            "agent_tokens": f"sam={AGENT_TOKEN}",
+            "web_secret": "test-secret",
+            **overrides,
+        }
+        settings = Settings(**values)
+        blobs = FilesystemBlobStore(tmp_path / "blobs")
+        store = IntakeStore.from_url(overrides.get("database_url") or f"sqlite:///{tmp_path / 'web.db'}")
+        publisher = KafkaPublisher(kafka.bootstrap, blobs, topic=fresh_topic, delivery_timeout_s=5.0)
+        app = create_app(settings, publisher=publisher, store=store, blobs=blobs, media_backoff_s=0.05)
+        server = ThreadedServer(app, port).__enter__()
+        stack.append((server, publisher, store))
+        return WebServer(f"http://127.0.0.1:{port}", settings, store, blobs, fresh_topic, kafka.bootstrap)
+
+    yield start
+    with warnings.catch_warnings():
+        # kafka-python leaves the sockets of connection attempts refused while a broker was
+        # down to the garbage collector; collect them here rather than in a later test.
+        warnings.filterwarnings("ignore", "unclosed <socket", ResourceWarning)
+        for server, publisher, store in reversed(stack):
+            server.__exit__()
+            publisher.close()
+            store.dispose()
+        stack.clear()
+        gc.collect()
+
+
+def form_tokens(html: str) -> dict[str, str]:
+    """The hidden fields a browser would send back (CSRF token, submission id, topic)."""
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', html))
+
+
+REFERENCE = re.compile(r"FD-[0-9A-Z]{4}-[0-9A-Z]{4}")
+
+
+def _free_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throw-away PostgreSQL from Debian's packages (initdb + pg_ctl), run as the postgres user."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    initdb = shutil.which("initdb") or "/usr/lib/postgresql/15/bin/initdb"
+    pg_ctl = shutil.which("pg_ctl") or "/usr/lib/postgresql/15/bin/pg_ctl"
+    if not os.path.exists(initdb):
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    root = Path(tempfile.mkdtemp(prefix="fd-pg-"))
+    data = root / "data"
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(root, "postgres", "postgres")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    subprocess.run([*prefix, initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+                   check=True, capture_output=True)
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={root} -c fsync=off"
+    subprocess.run([*prefix, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,106 @@
+"""Twilio webhooks: incoming SMS/MMS and outbound delivery status.
+
+The TwiML answer (an acknowledgement quoting the reference) goes back only after Kafka
+acknowledged the message; while the broker is away the answer is 503 and Twilio retries.
+A retried MessageSid gets the same reference back and publishes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from connectors.base import PublishError
+from connectors.twilio_sms import (
+    HELP_TEXT,
+    OPT_IN_TEXT,
+    Keyword,
+    SmsPayloadError,
+    acknowledgement,
+    parse_status,
+    parse_webhook,
+    to_inbound,
+    twiml,
+)
+from web.context import RETRY_AFTER_S, WebContext, context
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/webhooks/twilio", tags=["twilio"], include_in_schema=False)
+XML = "application/xml"
+
+
+class SignatureRefusedError(Exception):
+    pass
+
+
+async def signed_form(request: Request, ctx: WebContext) -> dict[str, str]:
+    """The webhook's fields, only if Twilio signed exactly these for exactly this URL."""
+    form: FormData = await request.form(max_files=0)
+    if any(not isinstance(v, str) for _, v in form.multi_items()):
+        raise SignatureRefusedError("file upload in a Twilio webhook")
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not ctx.twilio.valid(request.url.path, request.url.query, form, signature):
+        raise SignatureRefusedError("bad or missing X-Twilio-Signature")
+    return {k: str(v) for k, v in form.items()}
+
+
+def _refused(reason: str) -> Response:
+    log.warning("Twilio webhook refused: %s", reason)
+    return Response("signature check failed\n", status_code=403, media_type="text/plain")
+
+
+@router.post("/sms")
+async def incoming_sms(request: Request, background: BackgroundTasks,
+                       ctx: WebContext = Depends(context)) -> Response:  # noqa: B008
+    try:
+        fields = await signed_form(request, ctx)
+    except SignatureRefusedError as exc:
+        return _refused(str(exc))
+    try:
+        sms = parse_webhook(fields)
+    except SmsPayloadError as exc:
+        return Response(f"{exc}\n", status_code=400, media_type="text/plain")
+    store = ctx.store
+    keyword = sms.keyword
+    word = sms.body.strip()[:32]
+    if keyword is Keyword.OPT_OUT:
+        await run_in_threadpool(store.set_opt_out, sms.from_number, True, word, sms.message_sid)
+        log.info("opt-out recorded for a number (MessageSid %s)", sms.message_sid)
+        return Response(twiml(None), media_type=XML)  # Twilio confirms the opt-out itself
+    if keyword is Keyword.OPT_IN:
+        await run_in_threadpool(store.set_opt_out, sms.from_number, False, word, sms.message_sid)
+        return Response(twiml(OPT_IN_TEXT), media_type=XML)
+    opted_out = await run_in_threadpool(store.is_opted_out, sms.from_number)
+    if keyword is Keyword.HELP:
+        return Response(twiml(None if opted_out else HELP_TEXT), media_type=XML)
+    try:
+        receipt = await run_in_threadpool(
+            ctx.intake.submit, sms.dedupe_key, lambda ref: to_inbound(sms, ref, opted_out=opted_out))
+    except PublishError as exc:
+        log.warning("SMS %s not taken (%s): answering 503 so Twilio retries", sms.message_sid, exc)
+        return Response("try again later\n", status_code=503, media_type="text/plain",
+                        headers={"Retry-After": str(RETRY_AFTER_S)})
+    if sms.media:
+        await run_in_threadpool(store.add_media, sms.message_sid,
+                                [(m.url, m.content_type) for m in sms.media])
+        background.add_task(ctx.media.fetch_message, sms.message_sid)
+    return Response(twiml(None if opted_out else acknowledgement(receipt.reference)), media_type=XML)
+
+
+@router.post("/status")
+async def delivery_status(request: Request, ctx: WebContext = Depends(context)) -> Response:  # noqa: B008
+    try:
+        fields = await signed_form(request, ctx)
+    except SignatureRefusedError as exc:
+        return _refused(str(exc))
+    try:
+        status = parse_status(fields)
+    except SmsPayloadError as exc:
+        return Response(f"{exc}\n", status_code=400, media_type="text/plain")
+    await run_in_threadpool(ctx.store.record_delivery, status.message_sid, status.status,
+                            status.to_number, status.error_code)
+    return Response(status_code=204)

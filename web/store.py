@@ -1,0 +1,370 @@
+"""The web front's durable state, on FRONTDOOR_DATABASE_URL (SQLite by default, PostgreSQL in production).
+
+Every table has the unique constraint that makes its path idempotent: an intake row per
+dedupe key (the key → reference a retry gets back, and the message itself until Kafka
+acknowledged it), one row per issued reference, one opt-out row per number, one delivery
+status row per (MessageSid, status), one rate-limit counter per (address, window).
+SQLAlchemy Core only: these are small keyed records, not a domain model.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from schemas.reference import new_reference
+
+metadata = MetaData()
+
+references = Table(
+    "intake_references", metadata,
+    Column("reference", String(16), primary_key=True),
+    Column("dedupe_key", String(300), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+)
+
+intake = Table(
+    "intake_messages", metadata,
+    Column("dedupe_key", String(300), primary_key=True),
+    Column("reference", String(16), nullable=False, unique=True),
+    Column("fingerprint", String(64), nullable=True),
+    Column("message_json", Text, nullable=False),
+    Column("published", Boolean, nullable=False, default=False),
+    Column("claimed_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=True),
+    Column("origin", String(300), nullable=True),  # e.g. the CSV file and line of an imported call
+)
+
+opt_outs = Table(
+    "intake_sms_opt_outs", metadata,
+    Column("phone", String(32), primary_key=True),
+    Column("opted_out", Boolean, nullable=False),
+    Column("keyword", String(32), nullable=False),
+    Column("message_sid", String(64), nullable=True),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+delivery = Table(
+    "intake_sms_delivery", metadata,
+    Column("message_sid", String(64), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("to_number", String(32), nullable=True),
+    Column("error_code", String(16), nullable=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("message_sid", "status"),
+)
+
+media = Table(
+    "intake_sms_media", metadata,
+    Column("message_sid", String(64), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("content_type", String(128), nullable=True),
+    Column("sha256", String(64), nullable=True),
+    Column("size", Integer, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("fetched_at", DateTime(timezone=True), nullable=True),
+    PrimaryKeyConstraint("message_sid", "idx"),
+)
+
+rate_limits = Table(
+    "intake_rate_limits", metadata,
+    Column("bucket", String(200), nullable=False),
+    Column("window_start", Integer, nullable=False),
+    Column("hits", Integer, nullable=False),
+    UniqueConstraint("bucket", "window_start"),
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; every one stored here is UTC."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeRow:
+    dedupe_key: str
+    reference: str
+    fingerprint: str | None
+    message_json: str
+    published: bool
+    claimed_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRow:
+    message_sid: str
+    idx: int
+    url: str
+    content_type: str | None
+    sha256: str | None
+    attempts: int
+    last_error: str | None
+
+
+class IntakeStore:
+    """The small keyed store behind every web path; safe to share between threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str) -> IntakeStore:
+        connect_args: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            connect_args = {"check_same_thread": False, "timeout": 30}
+        engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+        if url.startswith("sqlite"):
+            event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        store.create()
+        return store
+
+    def create(self) -> None:
+        metadata.create_all(self.engine, checkfirst=True)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- references and the intake outbox ------------------------------------------------
+
+    def allocate_reference(self, dedupe_key: str, attempts: int = 10) -> str:
+        """A fresh random reference, recorded as issued (a clash simply draws again)."""
+        for _ in range(attempts):
+            ref = new_reference()
+            try:
+                with self._tx() as conn:
+                    conn.execute(insert(references).values(
+                        reference=ref, dedupe_key=dedupe_key, issued_at=_now()))
+                return ref
+            except IntegrityError:
+                continue
+        raise RuntimeError("could not draw an unused reference number")  # 35 bits: practically never
+
+    def reference_issued(self, reference: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(references.c.reference).where(references.c.reference == reference)
+            ).first() is not None
+
+    def get_intake(self, dedupe_key: str) -> IntakeRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(intake).where(intake.c.dedupe_key == dedupe_key)).first()
+        if row is None:
+            return None
+        return IntakeRow(row.dedupe_key, row.reference, row.fingerprint, row.message_json,
+                         bool(row.published), _aware(row.claimed_until))
+
+    def add_claimed(self, dedupe_key: str, build: Callable[[str], str], fingerprint: str | None,
+                    lease_s: float, origin: str | None = None, attempts: int = 10) -> str | None:
+        """Issue a reference and record the message ``build(reference)`` for a new key, already
+        claimed for publishing, in one transaction. None when the key exists already."""
+        for _ in range(attempts):
+            ref = new_reference()
+            now = _now()
+            try:
+                with self._tx() as conn:
+                    conn.execute(insert(references).values(
+                        reference=ref, dedupe_key=dedupe_key, issued_at=now))
+                    conn.execute(insert(intake).values(
+                        dedupe_key=dedupe_key, reference=ref, fingerprint=fingerprint,
+                        message_json=build(ref), published=False, created_at=now, origin=origin,
+                        claimed_until=now + timedelta(seconds=lease_s)))
+                return ref
+            except IntegrityError:
+                if self.get_intake(dedupe_key) is not None:
+                    return None  # a concurrent request with the same key won
+                continue  # the drawn reference was taken: draw again
+        raise RuntimeError("could not draw an unused reference number")
+
+    def claim(self, dedupe_key: str, lease_s: float) -> bool:
+        """Take the right to publish an unpublished message for ``lease_s`` seconds.
+
+        Two requests with the same key (a Twilio retry racing the first attempt) cannot
+        both publish: only one UPDATE matches.
+        """
+        now = _now()
+        with self._tx() as conn:
+            result = conn.execute(
+                update(intake)
+                .where(intake.c.dedupe_key == dedupe_key, intake.c.published.is_(False))
+                .where((intake.c.claimed_until.is_(None)) | (intake.c.claimed_until < now))
+                .values(claimed_until=now + timedelta(seconds=lease_s))
+            )
+            return result.rowcount == 1
+
+    def release(self, dedupe_key: str) -> None:
+        with self._tx() as conn:
+            conn.execute(update(intake).where(intake.c.dedupe_key == dedupe_key).values(claimed_until=None))
+
+    def mark_published(self, dedupe_key: str) -> None:
+        with self._tx() as conn:
+            conn.execute(update(intake).where(intake.c.dedupe_key == dedupe_key)
+                         .values(published=True, published_at=_now(), claimed_until=None))
+
+    def count_published(self, prefix: str = "") -> int:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(intake.c.dedupe_key).where(
+                intake.c.published.is_(True), intake.c.dedupe_key.startswith(prefix, autoescape=True)))
+            return len(rows.all())
+
+    # -- SMS ---------------------------------------------------------------------------------
+
+    def set_opt_out(self, phone: str, opted_out: bool, keyword: str, message_sid: str | None) -> None:
+        values = {"opted_out": opted_out, "keyword": keyword, "message_sid": message_sid,
+                  "changed_at": _now()}
+        for _ in range(3):
+            with self._tx() as conn:
+                if conn.execute(update(opt_outs).where(opt_outs.c.phone == phone).values(**values)).rowcount:
+                    return
+            try:
+                with self._tx() as conn:
+                    conn.execute(insert(opt_outs).values(phone=phone, **values))
+                return
+            except IntegrityError:
+                continue  # another request inserted it first: update that row
+
+    def is_opted_out(self, phone: str) -> bool:
+        """True when the number sent STOP (or a synonym) and not START since: send it nothing."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(opt_outs.c.opted_out).where(opt_outs.c.phone == phone)).first()
+        return bool(row and row.opted_out)
+
+    def record_delivery(self, message_sid: str, status: str, to_number: str | None,
+                        error_code: str | None) -> bool:
+        """One row per (MessageSid, status); a repeated callback changes nothing."""
+        try:
+            with self._tx() as conn:
+                conn.execute(insert(delivery).values(
+                    message_sid=message_sid, status=status, to_number=to_number,
+                    error_code=error_code, recorded_at=_now()))
+            return True
+        except IntegrityError:
+            return False
+
+    def delivery_statuses(self, message_sid: str) -> list[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(delivery.c.status).where(delivery.c.message_sid == message_sid)
+                                .order_by(delivery.c.recorded_at))
+            return [r.status for r in rows]
+
+    def add_media(self, message_sid: str, items: list[tuple[str, str | None]]) -> None:
+        for idx, (url, content_type) in enumerate(items):
+            try:
+                with self._tx() as conn:
+                    conn.execute(insert(media).values(message_sid=message_sid, idx=idx, url=url,
+                                                      content_type=content_type, attempts=0))
+            except IntegrityError:
+                continue
+
+    def pending_media(self, message_sid: str | None = None, max_attempts: int = 10) -> list[MediaRow]:
+        query = select(media).where(media.c.sha256.is_(None), media.c.attempts < max_attempts)
+        if message_sid is not None:
+            query = query.where(media.c.message_sid == message_sid)
+        with self.engine.connect() as conn:
+            return [MediaRow(r.message_sid, r.idx, r.url, r.content_type, r.sha256, r.attempts, r.last_error)
+                    for r in conn.execute(query.order_by(media.c.message_sid, media.c.idx))]
+
+    def media_for(self, message_sid: str) -> list[MediaRow]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(media).where(media.c.message_sid == message_sid).order_by(media.c.idx))
+            return [MediaRow(r.message_sid, r.idx, r.url, r.content_type, r.sha256, r.attempts, r.last_error)
+                    for r in rows]
+
+    def media_attempt(self, message_sid: str, idx: int, *, sha256: str | None = None,
+                      size: int | None = None, error: str | None = None) -> None:
+        with self._tx() as conn:
+            row = conn.execute(select(media.c.attempts).where(
+                media.c.message_sid == message_sid, media.c.idx == idx)).first()
+            attempts = (row.attempts if row else 0) + 1
+            values: dict[str, Any] = {"attempts": attempts, "last_error": error}
+            if sha256 is not None:
+                values.update(sha256=sha256, size=size, fetched_at=_now())
+            conn.execute(update(media).where(media.c.message_sid == message_sid, media.c.idx == idx)
+                         .values(**values))
+
+    # -- rate limits -------------------------------------------------------------------------
+
+    def hit(self, bucket: str, limit: int, window_s: int, now: float | None = None) -> int | None:
+        """Count one hit; None when allowed, else the seconds until the window ends."""
+        now = time.time() if now is None else now
+        window = int(now // window_s) * window_s
+        for _ in range(3):
+            with self._tx() as conn:
+                done = conn.execute(update(rate_limits)
+                                    .where(rate_limits.c.bucket == bucket,
+                                           rate_limits.c.window_start == window, rate_limits.c.hits < limit)
+                                    .values(hits=rate_limits.c.hits + 1))
+                if done.rowcount == 1:
+                    return None
+                exists = conn.execute(select(rate_limits.c.hits).where(
+                    rate_limits.c.bucket == bucket, rate_limits.c.window_start == window)).first()
+            if exists is not None:
+                break
+            try:
+                with self._tx() as conn:
+                    conn.execute(insert(rate_limits).values(bucket=bucket, window_start=window, hits=1))
+                return None
+            except IntegrityError:
+                continue  # a concurrent first hit created the row: count against it
+        return max(1, int(window + window_s - now))
+
+    def describe(self) -> dict[str, Any]:
+        """Counts per table, for operators and tests."""
+        with self.engine.connect() as conn:
+            return {t.name: len(conn.execute(select(t)).all()) for t in metadata.sorted_tables}
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a crash of the process
+    cursor.close()
+
+
+def dumps(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
