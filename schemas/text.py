@@ -11,7 +11,9 @@ import re
 # "On Tue, 3 Jun 2025 at 10:02, Jo Bloggs <jo@example.com> wrote:" and the Outlook header block.
 _REPLY_HEADER = re.compile(
     r"^(?:On\s.{0,200}?wrote:?\s*$"
-    r"|-{2,}\s*Original Message\s*-{2,}"
+    r"|On\s[^\n]{0,200}\n[^\n]{0,200}?wrote:\s*$"  # the same header wrapped by the client
+    r"|-{2,}\s*(?:Original|Forwarded) Message\s*-{2,}"
+    r"|Begin forwarded message:\s*$"
     r"|_{10,}\s*$"
     r"|From:\s.+\n(?:(?:Sent|Date):\s.+\n)?(?:To|Subject):\s)",
     re.IGNORECASE | re.MULTILINE,
