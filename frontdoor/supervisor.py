@@ -16,15 +16,23 @@ log = logging.getLogger(__name__)
 # Each stage is a ``frontdoor`` subcommand; they all read the same environment.
 STAGES: dict[str, list[str]] = {
     "web": ["web"],
+    "smtp": ["smtp"],
+    "imap": ["imap"],
     "route": ["route"],
 }
+
+
+def stages(settings: Settings) -> dict[str, list[str]]:
+    """The stages this deployment runs: the IMAP poller only when mailboxes are configured."""
+    return {name: argv for name, argv in STAGES.items() if name != "imap" or settings.imap_config}
 
 
 def run_all(settings: Settings) -> None:
     address = wiring.connect(settings, start_local=True)
     log.info("broker ready on %s; topics in place", address)
     children: dict[str, subprocess.Popen[bytes]] = {}
-    for name, argv in STAGES.items():
+    wanted = stages(settings)
+    for name, argv in wanted.items():
         children[name] = subprocess.Popen([sys.executable, "-m", "frontdoor", *argv])  # noqa: S603
         log.info("started %s (pid %d)", name, children[name].pid)
     stopping = False
@@ -49,7 +57,7 @@ def run_all(settings: Settings) -> None:
             log.error("%s exited with %s; restarting", name, code)
             time.sleep(1)
             children[name] = subprocess.Popen(  # noqa: S603
-                [sys.executable, "-m", "frontdoor", *STAGES[name]]
+                [sys.executable, "-m", "frontdoor", *wanted[name]]
             )
         time.sleep(1)
     for child in children.values():

@@ -48,6 +48,9 @@ class FilesystemBlobStore:
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
     def put(self, data: bytes, media_type: str = "application/octet-stream") -> BlobRef:
+        sha = hashlib.sha256(data).hexdigest()
+        if self.path_for(sha).exists():  # content-addressed: already durable, skip the write and fsync
+            return BlobRef(sha256=sha, size=len(data), media_type=media_type)
         return self.put_stream([data], media_type)
 
     def put_stream(
