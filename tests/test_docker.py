@@ -62,3 +62,11 @@ def test_dockerfile_copies_every_package_and_nothing_missing() -> None:
     assert packages is not None
     for package in re.findall(r'"(\w+)\*"', packages.group(1)):
         assert package in sources, f"the Dockerfile does not copy the {package} package"
+
+
+def test_the_example_mailbox_config_is_what_the_poller_reads() -> None:
+    from connectors.imap_poller import load_imap_config
+
+    config = load_imap_config(DOCKER / "mailboxes.example.toml")
+    assert [m.department for m in config.mailboxes] == ["waste", "housing"]
+    assert "mailboxes.toml" in (DOCKER / "compose.yaml").read_text()
