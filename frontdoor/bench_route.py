@@ -88,7 +88,7 @@ def run_route_bench(address: str, settings: Settings, count: int) -> dict[str, A
         classifier.classify(message)
     classify_rate = count / (time.perf_counter() - started)
     print(f"classify: {classify_rate:.0f} docs/s", file=sys.stderr)
-    departments = load_taxonomy().ids
+    departments = load_taxonomy(settings.taxonomy).ids
     one = _route_with(address, settings, 1, messages, departments)
     two = _route_with(address, settings, 2, messages, departments)
     return {

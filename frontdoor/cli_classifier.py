@@ -2,8 +2,193 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+
+if TYPE_CHECKING:
+    from classifiers.training import TrainConfig
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this area's commands (and its ``bench`` subcommands) to the CLI."""
+    models_app = typer.Typer(help="Registered routing models: list, switch, roll back.", no_args_is_help=True)
+    app.add_typer(models_app, name="models")
+
+    @app.command("train")
+    def train_cmd(
+        data: Annotated[Path, typer.Option("--data", help="CSV/JSONL file or directory.")],
+        text_col: Annotated[str, typer.Option("--text-col", help="Text column.")] = "text",
+        label_col: Annotated[str, typer.Option("--label-col", help="Department column.")] = "department",
+        out: Annotated[Path | None, typer.Option("--out", help="Model dir to write.")] = None,
+        subject_col: Annotated[str | None, typer.Option("--subject-col", help="Subject column.")] = None,
+        holdout: Annotated[Path | None, typer.Option("--holdout", help="Data to score only.")] = None,
+        arch: Annotated[str, typer.Option("--arch", help="bow1|bow2|bow3|ensemble|cnn")] = "",
+        epochs: Annotated[int, typer.Option("--epochs", help="Most epochs; 0: default.")] = 0,
+        seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+        activate: Annotated[bool, typer.Option("--activate/--no-activate", help="Make it current.")] = True,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the model card as JSON.")] = False,
+    ) -> None:
+        """Train a routing model on labelled enquiries, register it and (by default) make it current."""
+        from classifiers.registry import ModelRegistry, default_root
+        config = _config(arch, epochs, seed)
+        from classifiers.workflows import train_model
+
+        card = train_model(data, text_col, label_col, out=out, registry=ModelRegistry(default_root()),
+                           config=config, holdout=holdout, subject_col=subject_col, activate=activate,
+                           progress=lambda line: typer.echo(line, err=True))
+        if as_json:
+            typer.echo(json.dumps(card))
+        else:
+            test = card["metrics"].get("test", {})
+            typer.echo(f"{card['version']}: test accuracy {test.get('accuracy')} "
+                       f"macro-F1 {test.get('macro_f1')}")
+
+    @app.command("train-imap")
+    def train_imap_cmd(
+        host: Annotated[str, typer.Option("--imap-host", help="IMAP server.")],
+        user: Annotated[str, typer.Option("--imap-user", help="IMAP login.")],
+        folder_map: Annotated[list[str], typer.Option("--folder-map", help="FOLDER=department (repeat).")],
+        port: Annotated[int, typer.Option("--imap-port", help="IMAP port.")] = 993,
+        password_env: Annotated[str, typer.Option("--password-env", help="Env var with the password.")] = (
+            "FRONTDOOR_IMAP_PASSWORD"),  # noqa: S107 - the name of a variable, not a password
+        tls: Annotated[bool, typer.Option("--tls/--no-tls", help="Implicit TLS (port 993).")] = True,
+        limit: Annotated[int, typer.Option("--limit", help="Newest N per folder; 0: all.")] = 0,
+        out: Annotated[Path | None, typer.Option("--out", help="Model dir to write.")] = None,
+        arch: Annotated[str, typer.Option("--arch", help="bow1|bow2|bow3|tfidf1c|ensemble|cnn")] = "",
+        activate: Annotated[bool, typer.Option("--activate/--no-activate", help="Make it current.")] = True,
+    ) -> None:
+        """Train from IMAP folders that map to departments (read-only: nothing is marked seen)."""
+        import os
+        import tempfile
+
+        from classifiers.imap_export import export_imap, parse_folder_map
+        from classifiers.registry import ModelRegistry, default_root
+        from classifiers.workflows import train_model
+        from frontdoor.errors import OperatorError
+
+        password = os.environ.get(password_env)
+        if not password:
+            raise OperatorError(f"set {password_env} to the IMAP password (never given on the command line)")
+        mapping = parse_folder_map(folder_map)
+        echo = lambda line: typer.echo(line, err=True)  # noqa: E731
+        with tempfile.TemporaryDirectory() as scratch:
+            data = Path(scratch) / "imap-export.jsonl"
+            export_imap(host, port, user, password, mapping, data, tls=tls, limit=limit, progress=echo)
+            card = train_model(data, "text", "department", out=out, registry=ModelRegistry(default_root()),
+                               config=_config(arch, 0, 0), activate=activate, progress=echo)
+        test = card["metrics"].get("test", {})
+        typer.echo(f"{card['version']}: test accuracy {test.get('accuracy')} macro-F1 {test.get('macro_f1')}")
+
+    @app.command("evaluate")
+    def evaluate_cmd(
+        data: Annotated[Path, typer.Option("--data", help="CSV/JSONL file or directory.")],
+        text_col: Annotated[str, typer.Option("--text-col", help="Text column.")] = "text",
+        label_col: Annotated[str, typer.Option("--label-col", help="Department column.")] = "department",
+        model: Annotated[Path | None, typer.Option("--model", help="Model directory.")] = None,
+        version: Annotated[str | None, typer.Option("--version", help="Registered model version.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    ) -> None:
+        """Score a model on labelled data: accuracy, macro-F1, per-class figures, confusion."""
+        from classifiers.workflows import evaluate_model
+
+        result = evaluate_model(data, text_col, label_col, model=model, version=version)
+        if as_json:
+            typer.echo(json.dumps(result))
+            return
+        typer.echo(f"model {result['model_version']}: n {result['n']} accuracy {result['accuracy']} "
+                   f"macro-F1 {result['macro_f1']}")
+        for label, figures in result["per_class"].items():
+            typer.echo(f"  {label:<24} P {figures['precision']:.3f} R {figures['recall']:.3f} "
+                       f"F1 {figures['f1']:.3f} n {figures['support']}")
+
+    @app.command("classify")
+    def classify_cmd(
+        text: Annotated[str, typer.Argument(help="The enquiry text.")],
+        subject: Annotated[str | None, typer.Option("--subject", help="Email subject.")] = None,
+        model: Annotated[Path | None, typer.Option("--model", help="Model directory.")] = None,
+        version: Annotated[str | None, typer.Option("--version", help="Registered model version.")] = None,
+    ) -> None:
+        """Classify one enquiry and print the prediction as JSON."""
+        from classifiers.registry import load_classifier
+        from classifiers.spacy_classifier import SpacyClassifier
+        from classifiers.text import prepare
+
+        classifier = load_classifier(version, model)
+        if subject and isinstance(classifier, SpacyClassifier):
+            prediction = classifier.classify_text(prepare(subject, text))
+        else:
+            prediction = classifier.classify_text(text)
+        payload = dataclasses.asdict(prediction)
+        payload["scores"] = dict(sorted(prediction.scores.items(), key=lambda kv: -kv[1]))
+        payload["needs_triage"] = prediction.needs_triage
+        typer.echo(json.dumps(payload))
+
+    @models_app.command("list")
+    def models_list(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+        """Every registered (and shipped) model; * marks the current one."""
+        from classifiers.registry import ModelRegistry, default_root
+
+        entries = ModelRegistry(default_root()).entries()
+        rows = [{"version": e.version, "current": e.current, "shipped": e.shipped, "path": str(e.path),
+                 "created": e.card.get("created"), "architecture": e.card.get("architecture"),
+                 "test_accuracy": e.card.get("metrics", {}).get("test", {}).get("accuracy")} for e in entries]
+        if as_json:
+            typer.echo(json.dumps(rows))
+            return
+        for row in rows:
+            typer.echo(f"{'*' if row['current'] else ' '} {row['version']:<22} {row['created'] or '':<26} "
+                       f"{row['architecture'] or '':<9} accuracy {row['test_accuracy']}"
+                       f"{'  (shipped)' if row['shipped'] else ''}")
+
+    @models_app.command("use")
+    def models_use(version: str = typer.Argument(..., help="Version to make current.")) -> None:
+        """Make a registered model current (the router loads it at its next start)."""
+        from classifiers.registry import ModelRegistry, default_root
+
+        ModelRegistry(default_root()).use(version)
+        typer.echo(f"current model: {version}")
+
+    @models_app.command("rollback")
+    def models_rollback() -> None:
+        """Make the previously current model current again."""
+        from classifiers.registry import ModelRegistry, default_root
+
+        version = ModelRegistry(default_root()).rollback()
+        typer.echo(f"current model: {version}")
+
+    @bench_app.command("classify")
+    def bench_classify_cmd(
+        data: Annotated[Path | None, typer.Option("--data", help="Corpus (default: shipped).")] = None,
+        arch: Annotated[str, typer.Option("--arch", help="spaCy architecture to measure.")] = "",
+        as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    ) -> None:
+        """spaCy model vs TF-IDF + logistic regression: same split, same run, one thread."""
+        from classifiers.workflows import SHIPPED_CORPUS, SHIPPED_HOLDOUT, bench_classify
+
+        holdout = None if data else SHIPPED_HOLDOUT
+        result = bench_classify(data or SHIPPED_CORPUS, holdout, _config(arch, 0, 0),
+                                progress=lambda line: typer.echo(line, err=True))
+        if as_json:
+            typer.echo(json.dumps(result))
+            return
+        for side in ("spacy", "baseline"):
+            typer.echo(f"{side}: " + ", ".join(f"{k} {v}" for k, v in result[side].items()))
+        typer.echo(f"accuracy gain over baseline: {result['accuracy_gain']}")
+
+
+def _config(arch: str, epochs: int, seed: int) -> TrainConfig:
+    from classifiers.training import ARCHITECTURES, TrainConfig
+    from frontdoor.errors import OperatorError
+
+    config = TrainConfig(seed=seed)
+    if arch:
+        if arch not in ARCHITECTURES:
+            raise OperatorError(f"unknown architecture {arch!r}: use one of {', '.join(ARCHITECTURES)}")
+        config = dataclasses.replace(config, architecture=arch)
+    if epochs:
+        config = dataclasses.replace(config, max_epochs=epochs)
+    return config

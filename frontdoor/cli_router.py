@@ -61,7 +61,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         settings = load_settings()
         address = wiring.connect(settings)
-        taxonomy = load_taxonomy()
+        taxonomy = load_taxonomy(settings.taxonomy)
         process = RouterProcess(
             address, wiring.model_source(settings), wiring.routing_policy(taxonomy), taxonomy.ids,
             topics=RouterTopics.prefixed(topic_prefix), group_id=topic_prefix + group,
@@ -95,7 +95,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             raise OperatorError("--to is before --from")
         address = wiring.connect(settings)
         source = wiring.model_source(settings)
-        router = Router(source.load(model), wiring.routing_policy(load_taxonomy()),
+        router = Router(source.load(model), wiring.routing_policy(load_taxonomy(settings.taxonomy)),
                         RouterTopics.prefixed(topic_prefix))
         report = replay(address, router, start_ms=start_ms, end_ms=end_ms, shadow=shadow)
         typer.echo(json.dumps(report.as_dict()))

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     )
     connect_retries: int = Field(default=5, description="tries to reach the broker at start-up")
 
+    # Routing
+    taxonomy: Path | None = Field(
+        default=None, description="the council's department taxonomy (TOML); unset: classifiers/taxonomy.toml"
+    )
+
     # Storage
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; unset: SQLite under var/")
     blob_dir: Path | None = Field(default=None, description="blob store root; unset: var/blobs")

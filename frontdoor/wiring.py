@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from classifiers.registry import ModelRegistry, load_classifier
+from classifiers.taxonomy import Taxonomy
 from frontdoor.settings import Settings
 from ingest.admin import ensure_topics, wait_for_broker
 from ingest.broker import BrokerConfig, LocalBroker
 from ingest.bus import KafkaPublisher
+from router.policy import RoutingPolicy
+from router.runner import ModelSource
 from schemas.blobs import FilesystemBlobStore
 from schemas.topics import CORE_TOPICS
 
@@ -49,3 +53,18 @@ def publisher(settings: Settings, address: str | None = None) -> KafkaPublisher:
         blob_store(settings),
         max_record_bytes=settings.max_record_bytes,
     )
+
+
+def model_registry(settings: Settings) -> ModelRegistry:
+    return ModelRegistry(settings.var_dir / "models")
+
+
+def model_source(settings: Settings) -> ModelSource:
+    """The registry's current model (the shipped default until a council trains its own)."""
+    registry = model_registry(settings)
+    return ModelSource(current=registry.current_version,
+                       load=lambda version: load_classifier(version, registry.root))
+
+
+def routing_policy(taxonomy: Taxonomy) -> RoutingPolicy:
+    return RoutingPolicy(thresholds={d.id: d.threshold for d in taxonomy.departments})

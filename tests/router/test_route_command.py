@@ -23,7 +23,8 @@ ENQUIRIES = {
     "Someone has dumped an old mattress and a fridge in the alley behind Kings Road": "waste",
     "The street lamp outside 14 Orchard Close has been flickering and now it's out completely": "highways",
     "I'd like to register the death of my father who passed away at home on Sunday": "registrars",
-    "Why has my council tax gone up when I live alone? I should get the single person discount": "council_tax",
+    "Why has my council tax gone up when I live alone? I should get the single person discount":
+        "council_tax",
 }
 
 
@@ -53,7 +54,8 @@ def test_route_then_shadow_replay_with_the_shipped_model(kafka: KafkaHandle, tmp
     report = frontdoor("replay", "--from", "1h", "--model", stats["model_version"], "--shadow",
                        "--topic-prefix", prefix, env=env)
     result = json.loads(report.stdout.strip().splitlines()[-1])
-    assert (result["messages"], result["compared"], result["agreement"]) == (len(ENQUIRIES), len(ENQUIRIES), 1.0)
+    assert (result["messages"], result["compared"]) == (len(ENQUIRIES), len(ENQUIRIES))
+    assert result["agreement"] == 1.0
 
     bad = frontdoor("replay", "--from", "last tuesday", "--model", "x", env=env, check=False)
     assert bad.returncode == 2 and "cannot read the time" in bad.stderr and "Traceback" not in bad.stderr

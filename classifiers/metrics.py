@@ -1,0 +1,84 @@
+"""Figures for a set of predictions: what ``frontdoor evaluate --json`` prints."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+
+def classification_report(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
+    """``{"accuracy", "macro_f1", "per_class": {label: {precision, recall, f1, support}},
+    "confusion": {true: {pred: n}}, "n"}``; macro-F1 averages over the labels present in the truth."""
+    labels = sorted(set(truth))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, predicted, labels=labels, zero_division=0
+    )
+    confusion: dict[str, dict[str, int]] = {label: {} for label in labels}
+    for t, p in zip(truth, predicted, strict=True):
+        confusion[t][p] = confusion[t].get(p, 0) + 1
+    return {
+        "accuracy": round(float(accuracy_score(truth, predicted)), 4) if truth else 0.0,
+        "macro_f1": round(float(np.mean(f1)), 4) if labels else 0.0,
+        "per_class": {
+            label: {
+                "precision": round(float(precision[i]), 4),
+                "recall": round(float(recall[i]), 4),
+                "f1": round(float(f1[i]), 4),
+                "support": int(support[i]),
+            }
+            for i, label in enumerate(labels)
+        },
+        "confusion": {t: dict(sorted(row.items())) for t, row in confusion.items()},
+        "n": len(truth),
+    }
+
+
+def binary_report(truth: Sequence[bool], predicted: Sequence[bool]) -> dict[str, float | int]:
+    tp = sum(1 for t, p in zip(truth, predicted, strict=True) if t and p)
+    fp = sum(1 for t, p in zip(truth, predicted, strict=True) if p and not t)
+    fn = sum(1 for t, p in zip(truth, predicted, strict=True) if t and not p)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+            "positives": tp + fn, "flagged": tp + fp, "n": len(truth)}
+
+
+def softmax_with_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Rescale probability rows as if their logits were divided by ``temperature``."""
+    logits = np.log(np.clip(probs, 1e-12, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def nll(probs: np.ndarray, gold: np.ndarray) -> float:
+    return float(-np.mean(np.log(np.clip(probs[np.arange(len(gold)), gold], 1e-12, 1.0))))
+
+
+def fit_temperature(probs: np.ndarray, gold: np.ndarray) -> float:
+    """Temperature scaling: the T > 0 that minimises negative log-likelihood on held-out data."""
+    if len(gold) == 0:
+        return 1.0
+    result = minimize_scalar(lambda t: nll(softmax_with_temperature(probs, t), gold),
+                             bounds=(0.05, 20.0), method="bounded")
+    return round(float(result.x), 4)
+
+
+def expected_calibration_error(probs: np.ndarray, gold: np.ndarray, bins: int = 10) -> float:
+    """ECE over equal-width confidence bins: how far confidence is from accuracy, weighted."""
+    if len(gold) == 0:
+        return 0.0
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == gold
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    total = 0.0
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        inside = (confidence > low) & (confidence <= high)
+        if inside.any():
+            total += inside.mean() * abs(confidence[inside].mean() - correct[inside].mean())
+    return round(float(total), 4)

@@ -1,0 +1,154 @@
+"""Versioned models: a registry root holds one directory per version (each with its
+``model-card.json``), a ``current`` pointer and a ``history`` of what was current, so a bad
+model is one ``rollback`` away. The model shipped with the package is the fallback when a
+deployment has not registered any of its own.
+
+The router needs only :func:`load_classifier`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from classifiers.base import Classifier
+from frontdoor.errors import OperatorError
+
+SHIPPED_ROOT = Path(__file__).with_name("models")
+CARD = "model-card.json"
+CURRENT = "current"
+HISTORY = "history"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    version: str
+    path: Path
+    shipped: bool
+    current: bool
+    card: dict[str, Any]
+
+
+class ModelRegistry:
+    """Model directories under ``root``; the package's shipped models are read-only extras."""
+
+    def __init__(self, root: Path, shipped: Path = SHIPPED_ROOT) -> None:
+        self.root = root
+        self.shipped = shipped
+
+    def entries(self) -> list[ModelEntry]:
+        try:
+            current: str | None = self.current_version()
+        except OperatorError:
+            current = None
+        found: dict[str, ModelEntry] = {}
+        for base, shipped in ((self.shipped, True), (self.root, False)):
+            if not base.is_dir():
+                continue
+            for card_path in sorted(base.glob(f"*/{CARD}")):
+                card = _read_card(card_path)
+                version = str(card.get("version", card_path.parent.name))
+                found[version] = ModelEntry(version, card_path.parent, shipped, version == current, card)
+        return sorted(found.values(), key=lambda e: (str(e.card.get("created", "")), e.version))
+
+    def current_version(self) -> str:
+        for base in (self.root, self.shipped):
+            pointer = base / CURRENT
+            if pointer.is_file():
+                value = pointer.read_text("utf-8").strip()
+                if value:
+                    return value
+        raise OperatorError(f"no model registered in {self.root} and none shipped in {self.shipped}: "
+                            "run 'frontdoor train'")
+
+    def path_for(self, version: str | None = None) -> Path:
+        wanted = version or self.current_version()
+        for base in (self.root, self.shipped):
+            candidate = base / wanted
+            if (candidate / CARD).is_file():
+                return candidate
+        known = ", ".join(e.version for e in self.entries()) or "none"
+        raise OperatorError(f"no model version {wanted!r} (known: {known}); see 'frontdoor models list'")
+
+    def register(self, model_dir: Path, activate: bool = True) -> str:
+        """Add a trained model directory (copied in unless it already lives here); make it current."""
+        version = str(_read_card(model_dir / CARD)["version"])
+        target = self.root / version
+        if model_dir.resolve() != target.resolve():
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(model_dir, target)
+        if activate:
+            self.use(version)
+        return version
+
+    def use(self, version: str) -> None:
+        self.path_for(version)  # must exist
+        self.root.mkdir(parents=True, exist_ok=True)
+        history = self._history()
+        if not history or history[-1] != version:
+            history.append(version)
+        _write_atomic(self.root / HISTORY, "\n".join(history) + "\n")
+        _write_atomic(self.root / CURRENT, version + "\n")
+
+    def rollback(self) -> str:
+        """Make the previously current version current again; the shipped default when none is left."""
+        history = self._history()
+        if len(history) < 2:
+            if (self.root / CURRENT).exists():
+                (self.root / CURRENT).unlink()
+                _write_atomic(self.root / HISTORY, "")
+                return self.current_version()
+            raise OperatorError("nothing to roll back to: no earlier model was current")
+        history.pop()
+        _write_atomic(self.root / HISTORY, "\n".join(history) + "\n")
+        _write_atomic(self.root / CURRENT, history[-1] + "\n")
+        return history[-1]
+
+    def _history(self) -> list[str]:
+        path = self.root / HISTORY
+        if not path.exists():
+            return []
+        return [line.strip() for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+def default_root() -> Path:
+    from frontdoor.settings import load_settings
+
+    return load_settings().var_dir / "models"
+
+
+def load_classifier(version: str | None = None, model_dir: Path | None = None, *,
+                    explain: bool = True) -> Classifier:
+    """The classifier the router uses.
+
+    ``model_dir`` is either one model's directory (it holds ``model-card.json``) or a registry
+    root; unset, the registry under ``<var_dir>/models``. ``version`` None means that
+    registry's current model, or the default shipped with the package when none was registered.
+    """
+    from classifiers.spacy_classifier import SpacyClassifier
+
+    if model_dir is not None and (model_dir / CARD).is_file():
+        return SpacyClassifier(model_dir, explain=explain)
+    registry = ModelRegistry(model_dir if model_dir is not None else default_root())
+    return SpacyClassifier(registry.path_for(version), explain=explain)
+
+
+def _read_card(path: Path) -> dict[str, Any]:
+    try:
+        card = json.loads(path.read_text("utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise OperatorError(f"cannot read model card {path}: {exc}") from None
+    if not isinstance(card, dict) or "version" not in card:
+        raise OperatorError(f"model card {path} has no version")
+    return card
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, "utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,156 @@
+"""``SpacyClassifier``: the department textcat plus rules, behind the ``Classifier`` port."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import spacy
+from spacy.language import Language
+
+import classifiers.architectures  # noqa: F401 - registers the architectures models are built with
+from classifiers.base import Prediction
+from classifiers.metrics import softmax_with_temperature
+from classifiers.rules import RuleSet, find_entities, load_rules
+from classifiers.taxonomy import Taxonomy, load_taxonomy
+from classifiers.text import model_text, prepare
+from classifiers.training import FLAG
+from frontdoor.errors import OperatorError
+from schemas.inbound import InboundMessage
+
+CARD = "model-card.json"
+_EXPLAIN_CANDIDATES = 12
+_EXPLAIN_WORDS = 3
+
+
+class SpacyClassifier:
+    """Routes an enquiry with a trained spaCy textcat; type, flags and entities come from rules
+    (and a type textcat when the model has one).
+
+    ``scores`` are temperature-scaled probabilities over the taxonomy's departments; the
+    threshold is the predicted department's, from the taxonomy. With ``explain`` the
+    explanation names the words whose removal lowers the score most (occlusion), which costs
+    one extra pass over a dozen variants of the text.
+    """
+
+    def __init__(self, model_dir: Path, *, taxonomy: Taxonomy | None = None, rules: RuleSet | None = None,
+                 explain: bool = True) -> None:
+        card_path = model_dir / CARD
+        try:
+            self.card: dict[str, Any] = json.loads(card_path.read_text("utf-8"))
+            self.nlp: Language = spacy.load(model_dir / "department")
+            type_dir = model_dir / "enquiry_type"
+            self.type_nlp: Language | None = spacy.load(type_dir) if type_dir.is_dir() else None
+            guard_dir = model_dir / "safeguarding"
+            self.guard_nlp: Language | None = spacy.load(guard_dir) if guard_dir.is_dir() else None
+        except (OSError, ValueError) as exc:
+            raise OperatorError(f"{model_dir} is not a usable Frontdoor model ({exc}): train one with "
+                                "'frontdoor train' or pick another with 'frontdoor models use'") from None
+        self.model_dir = model_dir
+        self.version: str = str(self.card["version"])
+        self.labels: list[str] = list(self.card["labels"])
+        self.type_labels: list[str] = list(self.card.get("type_labels", []))
+        self.temperature = float(self.card.get("temperature", 1.0))
+        self.guard_threshold = float(self.card.get("safeguarding_threshold") or 0.5)
+        self.taxonomy = taxonomy or load_taxonomy()
+        self.rules = rules or load_rules()
+        self.explain = explain
+        self._departments = list(self.taxonomy.ids) + [lab for lab in self.labels if lab not in self.taxonomy]
+        self._stop_words = self.nlp.Defaults.stop_words
+
+    def classify(self, message: InboundMessage) -> Prediction:
+        body = message.body_trimmed if message.body_trimmed is not None else message.body_text
+        return self._predict(prepare(message.subject, body))
+
+    def classify_text(self, text: str) -> Prediction:
+        return self._predict(prepare(None, text))
+
+    def department_scores(self, texts: list[str]) -> np.ndarray:
+        """Calibrated probabilities (rows over ``self.labels``) for prepared texts, in one batch."""
+        docs = self.nlp.pipe((model_text(t) for t in texts), batch_size=256)
+        raw = np.array([[doc.cats.get(lab, 0.0) for lab in self.labels] for doc in docs], dtype=float)
+        return softmax_with_temperature(raw.reshape(len(texts), len(self.labels)), self.temperature)
+
+    def _predict(self, text: str) -> Prediction:
+        doc = self.nlp(model_text(text))
+        raw = np.array([[doc.cats.get(lab, 0.0) for lab in self.labels]], dtype=float)
+        probs = softmax_with_temperature(raw, self.temperature)[0]
+        by_label = dict(zip(self.labels, (float(p) for p in probs), strict=True))
+        scores = {dept: round(by_label.get(dept, 0.0), 6) for dept in self._departments}
+        best = max(self.labels, key=lambda lab: by_label[lab])
+        confidence = by_label[best]
+        threshold = self.taxonomy.threshold(best) if best in self.taxonomy else 0.5
+        also = tuple(d for d, p in sorted(by_label.items(), key=lambda kv: -kv[1])
+                     if d != best and p >= self.taxonomy.also_threshold)
+        kind, kind_reason = self._enquiry_type(text)
+        fired = self.flags(text)
+        reasons = [f"{best} {confidence:.2f}" + (f" below its threshold {threshold:.2f}: triage"
+                                                  if confidence < threshold else "")]
+        if self.explain:
+            reasons += self._top_words(doc, best)
+        reasons.append(f"type {kind}: {kind_reason}")
+        reasons += [f"flag {name}: {why}" for name, why in fired]
+        return Prediction(
+            department=best,
+            confidence=round(confidence, 6),
+            scores=scores,
+            enquiry_type=kind,
+            flags=tuple(name for name, _ in fired),
+            entities=tuple(find_entities(text, self.rules)),
+            model_version=self.version,
+            explanation=tuple(reasons),
+            threshold=threshold,
+            also=also,
+        )
+
+    def flags(self, text: str) -> list[tuple[str, str]]:
+        """Flags that fire, each with its reason: the rules, and the safeguarding model if any."""
+        fired = [(name, f"'{words}'") for name, words in self.rules.flags_for(text)]
+        if self.guard_nlp is not None and not any(name == FLAG for name, _ in fired):
+            score = self.guard_nlp(model_text(text)).cats.get(FLAG, 0.0)
+            if score >= self.guard_threshold:
+                fired.append((FLAG, f"safeguarding model {score:.2f} (threshold {self.guard_threshold:.2f})"))
+        return fired
+
+    def _enquiry_type(self, text: str) -> tuple[str, str]:
+        kind, words = self.rules.enquiry_type(text)
+        if kind:
+            return kind, f"rule matched '{words}'"
+        if self.type_nlp is not None and self.type_labels:
+            cats = self.type_nlp(model_text(text)).cats
+            best = max(self.type_labels, key=lambda lab: cats.get(lab, 0.0))
+            return best, f"type model {cats.get(best, 0.0):.2f}"
+        if self.rules.is_question(text):
+            return self.rules.question_type, "reads as a question"
+        return self.rules.fallback_type, "no rule matched"
+
+    def _top_words(self, doc: Any, best: str) -> list[str]:
+        """Occlusion: drop distinct content words and see how far the top score falls. A long
+        text is first probed in groups of words, then word by word inside the two strongest.
+        Ranked by the fall in log-probability, which does not saturate near 1."""
+        words: list[str] = []
+        for token in doc:
+            word = token.lower_
+            if token.is_alpha and len(word) > 2 and word not in self._stop_words and word not in words:
+                words.append(word)
+        if not words:
+            return []
+        column = self.labels.index(best)
+        base = float(np.log(max(doc.cats.get(best, 0.0), 1e-12)))
+        if len(words) > _EXPLAIN_CANDIDATES:
+            size = -(-len(words) // _EXPLAIN_CANDIDATES)
+            groups = [words[i:i + size] for i in range(0, len(words), size)]
+            drops = self._drops(doc, [set(g) for g in groups], column, base)
+            strongest = sorted(range(len(groups)), key=lambda i: -drops[i])[:2]
+            words = [w for i in sorted(strongest) for w in groups[i]]
+        drops = self._drops(doc, [{w} for w in words], column, base)
+        ranked = sorted(zip(words, drops, strict=True), key=lambda wd: -wd[1])
+        return [f"word '{w}'" for w, d in ranked[:_EXPLAIN_WORDS] if d >= 0.01]
+
+    def _drops(self, doc: Any, removals: list[set[str]], column: int, base: float) -> list[float]:
+        variants = ["".join(t.text_with_ws for t in doc if t.lower_ not in gone) for gone in removals]
+        label = self.labels[column]
+        scores = [max(d.cats.get(label, 0.0), 1e-12) for d in self.nlp.pipe(variants, batch_size=64)]
+        return [base - float(np.log(p)) for p in scores]

@@ -1,0 +1,219 @@
+"""What the ``frontdoor train | evaluate | bench classify`` commands do, without the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from classifiers.baseline import predict_baseline, train_baseline
+from classifiers.dataset import Example, Split, data_files, data_sha256, load_examples, split
+from classifiers.metrics import binary_report, classification_report
+from classifiers.registry import ModelRegistry, load_classifier
+from classifiers.rules import RuleSet, load_rules
+from classifiers.spacy_classifier import SpacyClassifier
+from classifiers.taxonomy import Taxonomy, load_taxonomy
+from classifiers.text import model_text
+from classifiers.training import (
+    ARCHITECTURES,
+    FLAG,
+    Progress,
+    TrainConfig,
+    TrainedPipelines,
+    model_card,
+    predict_proba,
+    save,
+    score,
+    train,
+)
+from frontdoor.errors import OperatorError
+
+SHIPPED_CORPUS = Path(__file__).parent / "data" / "corpus"
+SHIPPED_HOLDOUT = Path(__file__).parent / "data" / "holdout"
+
+
+def train_model(data: Path, text_col: str, label_col: str, *, out: Path | None, registry: ModelRegistry,
+                config: TrainConfig, taxonomy: Taxonomy | None = None, holdout: Path | None = None,
+                subject_col: str | None = None, activate: bool = True,
+                progress: Progress | None = None) -> dict[str, Any]:
+    """Train on ``data``, write the model to ``out`` (or the registry), register it; the card."""
+    say = progress or (lambda _msg: None)
+    taxonomy = taxonomy or load_taxonomy()
+    examples = load_examples(data, text_col, label_col, subject_col=subject_col)
+    unknown = sorted({e.label for e in examples} - set(taxonomy.ids))
+    if unknown:
+        raise OperatorError(f"labels not in the taxonomy ({taxonomy.source}): {', '.join(unknown[:5])}; "
+                            "add them to the taxonomy or fix the label column")
+    if len({e.label for e in examples}) < 2:
+        raise OperatorError(f"{data}: needs at least two different labels in {label_col!r} to train")
+    parts = split(examples)
+    say(f"{len(examples)} examples, {len({e.label for e in examples})} departments: "
+        f"train {len(parts.train)}, dev {len(parts.dev)}, test {len(parts.test)}")
+    pipelines = train(parts, config, say)
+    extra: dict[str, Any] = {}
+    rules = load_rules()
+    if parts.test:
+        extra["test_rules"] = rule_figures(pipelines, parts.test, rules)
+    if holdout is not None:
+        held = [e for e in load_examples(holdout, text_col, label_col, subject_col=subject_col)
+                if e.label in pipelines.labels]
+        if held:
+            extra["holdout"] = score(pipelines.department, pipelines.labels, held, pipelines.temperature)
+            extra["holdout_rules"] = rule_figures(pipelines, held, rules)
+            say(f"holdout accuracy {extra['holdout']['accuracy']}, macro-F1 {extra['holdout']['macro_f1']}")
+    digest = data_sha256(data_files(data))
+    fingerprint = hashlib.sha256(
+        json.dumps([digest, ARCHITECTURES[config.architecture], dataclasses.asdict(config), taxonomy.sha256,
+                    text_col, label_col], sort_keys=True).encode()
+    ).hexdigest()[:8]
+    version = f"{datetime.now(UTC):%Y%m%d}-{fingerprint}"
+    card = model_card(version=version, pipelines=pipelines, config=config, data_sha256=digest,
+                      data_source=data.name,
+                      counts={"train": len(parts.train), "dev": len(parts.dev), "test": len(parts.test)},
+                      taxonomy_version=taxonomy.version, extra_metrics=extra)
+    card["rules_version"] = rules.version
+    target = save(pipelines, out if out is not None else registry.root / version, card)
+    registry.register(target, activate=activate)
+    say(f"model {version} written to {target}" + (" and made current" if activate else ""))
+    return card
+
+
+def rule_figures(pipelines: TrainedPipelines, examples: Sequence[Example], rules: RuleSet) -> dict[str, Any]:
+    """Enquiry type (rules alone, type model alone, rules then model) and the safeguarding flag
+    against the data's own ``type`` / ``safeguarding`` labels, where it has them."""
+    figures: dict[str, Any] = {}
+    typed = [e for e in examples if e.kind]
+    if typed:
+        rule_only, model_only, hybrid = [], [], []
+        type_cats = ([d.cats for d in pipelines.enquiry_type.pipe(model_text(e.text) for e in typed)]
+                     if pipelines.enquiry_type is not None else [{} for _ in typed])
+        for e, cats in zip(typed, type_cats, strict=True):
+            kind, _ = rules.enquiry_type(e.text)
+            question = rules.question_type if rules.is_question(e.text) else rules.fallback_type
+            rule_only.append(kind or question)
+            model_kind = max(cats, key=lambda k: cats[k]) if cats else question
+            model_only.append(model_kind)
+            hybrid.append(kind or model_kind)
+        truth = [str(e.kind) for e in typed]
+        for name, predicted in (("rules", rule_only), ("model", model_only), ("rules_then_model", hybrid)):
+            report = classification_report(truth, predicted)
+            figures[f"type_{name}"] = {k: report[k] for k in ("accuracy", "macro_f1", "n")}
+            if name == "rules_then_model":
+                figures["type_per_class"] = report["per_class"]
+    flagged = [e for e in examples if e.safeguarding is not None]
+    if flagged:
+        risky = [bool(e.safeguarding) for e in flagged]
+        by_rules = [any(name == FLAG for name, _ in rules.flags_for(e.text)) for e in flagged]
+        figures["safeguarding_rules"] = binary_report(risky, by_rules)
+        if pipelines.safeguarding is not None:
+            scores = predict_proba(pipelines.safeguarding, [e.text for e in flagged], [FLAG])[:, 0]
+            by_model = [bool(s >= pipelines.safeguarding_threshold) for s in scores]
+            figures["safeguarding_model"] = binary_report(risky, by_model)
+            either = [a or b for a, b in zip(by_rules, by_model, strict=True)]
+            figures["safeguarding"] = binary_report(risky, either)
+        else:
+            figures["safeguarding"] = figures["safeguarding_rules"]
+    return figures
+
+
+def evaluate_model(data: Path, text_col: str, label_col: str, model: Path | None = None,
+                   version: str | None = None) -> dict[str, Any]:
+    """``{"accuracy", "macro_f1", "per_class", "confusion", "n"}`` of a model on labelled data."""
+    classifier = load_classifier(version, model, explain=False)
+    assert isinstance(classifier, SpacyClassifier)  # noqa: S101 - load_classifier builds only these
+    examples = load_examples(data, text_col, label_col, type_col=None, safeguarding_col=None)
+    unknown = sorted({e.label for e in examples} - set(classifier.labels))
+    if unknown:
+        raise OperatorError(f"labels the model {classifier.version} does not know: {', '.join(unknown[:5])} "
+                            f"(it knows {', '.join(classifier.labels)})")
+    probs = classifier.department_scores([e.text for e in examples])
+    predicted = [classifier.labels[i] for i in probs.argmax(axis=1)]
+    result = classification_report([e.label for e in examples], predicted)
+    result["model_version"] = classifier.version
+    return result
+
+
+def bench_classify(data: Path = SHIPPED_CORPUS, holdout: Path | None = SHIPPED_HOLDOUT,
+                   config: TrainConfig | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """spaCy model vs TF-IDF + logistic regression on the same split, same run, one thread each."""
+    config = dataclasses.replace(config or TrainConfig(), train_types=False)  # departments only
+    examples = load_examples(data, "text", "department")
+    parts = split(examples)
+    held = load_examples(holdout, "text", "department") if holdout is not None and holdout.exists() else []
+    with threadpool_limits(1):
+        spacy_side = _bench_spacy(parts, held, config, progress)
+        base_side = _bench_baseline(parts, held)
+    return {
+        "n_train": len(parts.train), "n_dev": len(parts.dev), "n_test": len(parts.test),
+        "n_holdout": len(held),
+        "spacy": spacy_side, "baseline": base_side,
+        "accuracy_gain": round(spacy_side["accuracy"] - base_side["accuracy"], 4),
+    }
+
+
+def _bench_spacy(parts: Split, held: list[Example], config: TrainConfig,
+                 progress: Progress | None) -> dict[str, Any]:
+    import tempfile
+
+    started = time.perf_counter()
+    pipelines = train(parts, config, progress)
+    train_seconds = time.perf_counter() - started
+    texts = [e.text for e in parts.test]
+    labels = pipelines.labels
+    started = time.perf_counter()
+    docs = list(pipelines.department.pipe((model_text(t) for t in texts), batch_size=256))
+    textcat_rate = len(texts) / (time.perf_counter() - started)
+    predicted = [max(labels, key=lambda lab, d=d: d.cats.get(lab, 0.0)) for d in docs]  # type: ignore[misc]
+    result = classification_report([e.label for e in parts.test], predicted)
+    side: dict[str, Any] = {
+        "architecture": config.architecture,
+        "accuracy": result["accuracy"], "macro_f1": result["macro_f1"],
+        "docs_per_s": round(textcat_rate, 1), "train_seconds": round(train_seconds, 2),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        card = model_card(version="bench", pipelines=pipelines, config=config, data_sha256="", data_source="",
+                          counts={}, taxonomy_version="")
+        model_dir = save(pipelines, Path(tmp) / "bench", card)
+        for explain in (False, True):
+            classifier = SpacyClassifier(model_dir, explain=explain)
+            started = time.perf_counter()
+            for text in texts:
+                classifier.classify_text(text)
+            rate = len(texts) / (time.perf_counter() - started)
+            side["classify_docs_per_s" + ("_explained" if explain else "")] = round(rate, 1)
+    if held:
+        known = [e for e in held if e.label in labels]
+        probs = np.array([[d.cats.get(lab, 0.0) for lab in labels] for d in
+                          pipelines.department.pipe(model_text(e.text) for e in known)])
+        held_report = classification_report([e.label for e in known],
+                                            [labels[i] for i in probs.argmax(axis=1)])
+        side["holdout_accuracy"], side["holdout_macro_f1"] = held_report["accuracy"], held_report["macro_f1"]
+    return side
+
+
+def _bench_baseline(parts: Split, held: list[Example]) -> dict[str, Any]:
+    # the same training part as the spaCy model (it needs no dev part: no early stopping)
+    started = time.perf_counter()
+    model = train_baseline([e.text for e in parts.train], [e.label for e in parts.train])
+    train_seconds = time.perf_counter() - started
+    texts = [e.text for e in parts.test]
+    started = time.perf_counter()
+    predicted = predict_baseline(model, texts)
+    rate = len(texts) / (time.perf_counter() - started)
+    result = classification_report([e.label for e in parts.test], predicted)
+    side: dict[str, Any] = {"model": "tfidf-1,2gram+logistic-regression", "accuracy": result["accuracy"],
+                            "macro_f1": result["macro_f1"], "docs_per_s": round(rate, 1),
+                            "train_seconds": round(train_seconds, 2)}
+    if held:
+        held_report = classification_report([e.label for e in held],
+                                            predict_baseline(model, [e.text for e in held]))
+        side["holdout_accuracy"], side["holdout_macro_f1"] = held_report["accuracy"], held_report["macro_f1"]
+    return side

@@ -1,0 +1,89 @@
+"""The classifier as the router sees it: trained on a council's own CSV, then asked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classifiers.dataset import Example, split
+from classifiers.registry import load_classifier
+from classifiers.spacy_classifier import SpacyClassifier
+from classifiers.taxonomy import load_taxonomy
+from classifiers.training import predict_proba, train
+from schemas.inbound import Channel, InboundMessage, Party
+
+from .conftest import FAST, TINY
+
+
+def test_routes_clear_enquiries_it_has_not_seen(tiny_model: Path) -> None:
+    classifier = load_classifier(model_dir=tiny_model)
+    assert classifier.classify_text("the bin lorry did not empty my recycling bin").department == "waste"
+    assert classifier.classify_text("huge pothole in the road by the church").department == "highways"
+    assert classifier.classify_text("appeal against a parking ticket").department == "parking"
+
+
+def test_prediction_carries_scores_type_entities_and_reasons(tiny_model: Path) -> None:
+    prediction = load_classifier(model_dir=tiny_model).classify_text(
+        "Pothole on Mill Lane, LN4 2QT, burst my tyre. Call 07700 900431")
+    assert prediction.department == "highways"
+    assert abs(sum(prediction.scores.values()) - 1.0) < 1e-3
+    assert set(load_taxonomy().ids) <= set(prediction.scores)  # every department, zero if untrained
+    assert prediction.confidence == max(prediction.scores.values())
+    assert prediction.model_version
+    found = {(e.label, e.text) for e in prediction.entities}
+    assert found >= {("POSTCODE", "LN4 2QT"), ("PHONE", "07700 900431")}
+    assert prediction.explanation[0].startswith("highways")
+    assert any("pothole" in reason for reason in prediction.explanation)
+
+
+def test_message_is_read_without_its_quoted_reply(tiny_model: Path) -> None:
+    message = InboundMessage(
+        channel=Channel.EMAIL, sender=Party(email="jo@example.com"), dedupe_key="email:<1@x>",
+        subject="Re: missed bin collection",
+        body_text=("It still has not been emptied, the bin is overflowing.\n\n"
+                   "On Tue, 3 Jun 2025 at 10:02, Roads Team <roads@council.example.gov.uk> wrote:\n"
+                   "> pothole pothole street light pavement road gully\n"),
+    )
+    assert load_classifier(model_dir=tiny_model).classify(message).department == "waste"
+
+
+def test_below_the_departments_threshold_goes_to_triage(tiny_model: Path, tmp_path: Path) -> None:
+    strict = tmp_path / "strict.toml"
+    strict.write_text('version = "strict"\n' + "".join(
+        f"[departments.{d}]\nthreshold = 0.999\n" for d in TINY), "utf-8")
+    lenient = tmp_path / "lenient.toml"
+    lenient.write_text('version = "lenient"\n' + "".join(
+        f"[departments.{d}]\nthreshold = 0.01\n" for d in TINY), "utf-8")
+    text = "something about the street"
+    triaged = SpacyClassifier(tiny_model, taxonomy=load_taxonomy(strict)).classify_text(text)
+    routed = SpacyClassifier(tiny_model, taxonomy=load_taxonomy(lenient)).classify_text(text)
+    assert triaged.needs_triage and triaged.threshold == 0.999
+    assert not routed.needs_triage and routed.threshold == 0.01
+    assert "triage" in triaged.explanation[0]
+
+
+def test_safeguarding_flag_and_type_reach_the_prediction(tiny_model: Path) -> None:
+    prediction = load_classifier(model_dir=tiny_model).classify_text(
+        "I want to complain: the street light has wires hanging out and kids play there, "
+        "someone will get hurt")
+    assert "safeguarding" in prediction.flags
+    assert prediction.enquiry_type == "complaint"
+
+
+def test_training_is_deterministic() -> None:
+    examples = [Example(text, label) for label, texts in TINY.items() for text in texts]
+    parts = split(examples)
+    first, second = train(parts, FAST), train(parts, FAST)
+    probe = ["my bin was missed", "pothole", "parking permit", "hello"]
+    assert first.temperature == second.temperature > 0
+    assert np.array_equal(predict_proba(first.department, probe, first.labels),
+                          predict_proba(second.department, probe, second.labels))
+
+
+def test_unknown_version_is_an_operator_error(tmp_path: Path) -> None:
+    from frontdoor.errors import OperatorError
+
+    with pytest.raises(OperatorError, match="no model version"):
+        load_classifier("does-not-exist", tmp_path)

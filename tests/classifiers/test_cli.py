@@ -1,0 +1,98 @@
+"""The commands a council's analyst runs: train on their own export, evaluate, classify."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from classifiers.registry import load_classifier
+from tests.conftest import frontdoor
+
+from .conftest import write_tiny_csv
+
+EVAL_ROWS = {
+    "waste": ["nobody emptied the bins on our road", "order a replacement recycling box"],
+    "highways": ["pothole outside the primary school", "street light not working on Elm Road"],
+    "parking": ["appeal my penalty charge notice", "a car has been abandoned outside for a month"],
+}
+
+
+def test_train_on_a_csv_then_classify(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    data = write_tiny_csv(tmp_path / "export.csv")
+    trained = frontdoor("train", "--data", str(data), "--text-col", "message", "--label-col", "team",
+                        "--out", str(tmp_path / "model"), "--epochs", "6", env=cli_env)
+    assert "epoch" in trained.stderr  # progress while it works
+    version = trained.stdout.split(":")[0].strip()
+    assert (tmp_path / "model" / "model-card.json").is_file()
+
+    listed = json.loads(frontdoor("models", "list", "--json", env=cli_env).stdout)
+    assert [row["version"] for row in listed if row["current"]] == [version]
+
+    shown = frontdoor("classify", "the bin men missed our road again, bins still full", env=cli_env)
+    prediction = json.loads(shown.stdout)
+    assert prediction["department"] == "waste"
+    assert prediction["model_version"] == version
+    assert set(prediction) >= {"confidence", "scores", "enquiry_type", "flags", "entities", "explanation",
+                               "threshold", "also", "needs_triage"}
+
+
+def test_evaluate_prints_the_figures(tiny_model: Path, tmp_path: Path, cli_env: dict[str, str]) -> None:
+    data = tmp_path / "eval.jsonl"
+    rows = [{"body": t, "dept": d} for d, ts in EVAL_ROWS.items() for t in ts]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = frontdoor("evaluate", "--model", str(tiny_model), "--data", str(data), "--text-col", "body",
+                    "--label-col", "dept", "--json", env=cli_env)
+    result = json.loads(out.stdout)
+    assert set(result) >= {"accuracy", "macro_f1", "per_class", "confusion", "n"}
+    # the same numbers the classifier gives one text at a time
+    classifier = load_classifier(model_dir=tiny_model)
+    pairs = [(d, classifier.classify_text(t).department) for d, ts in EVAL_ROWS.items() for t in ts]
+    assert result["n"] == 6
+    assert result["accuracy"] == round(sum(t == p for t, p in pairs) / 6, 4)
+    for label in EVAL_ROWS:
+        assert result["per_class"][label]["support"] == 2
+        assert set(result["per_class"][label]) == {"precision", "recall", "f1", "support"}
+        for predicted in {p for t, p in pairs if t == label}:
+            expected = sum(1 for t, p in pairs if (t, p) == (label, predicted))
+            assert result["confusion"][label][predicted] == expected
+
+
+def _one_line_error(args: list[str], env: dict[str, str], words: str) -> None:
+    done = frontdoor(*args, env=env, check=False)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("frontdoor: ") and words in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_missing_column(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    data = write_tiny_csv(tmp_path / "export.csv")
+    _one_line_error(["train", "--data", str(data), "--text-col", "body", "--label-col", "team"], cli_env,
+                    "no column 'body'")
+
+
+def test_empty_file(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    (tmp_path / "empty.csv").write_text("")
+    _one_line_error(["train", "--data", str(tmp_path / "empty.csv"), "--text-col", "a", "--label-col", "b"],
+                    cli_env, "no rows")
+
+
+def test_label_not_in_taxonomy(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    data = write_tiny_csv(tmp_path / "export.csv", {"waste": ["bin"] * 3, "bins_and_things": ["x"] * 3})
+    _one_line_error(["train", "--data", str(data), "--text-col", "message", "--label-col", "team"], cli_env,
+                    "bins_and_things")
+
+
+@pytest.mark.parametrize("label", ["licensing", "no_such_department"])
+def test_evaluate_unknown_label(tiny_model: Path, tmp_path: Path, cli_env: dict[str, str],
+                                label: str) -> None:
+    data = tmp_path / "eval.csv"
+    data.write_text(f"text,department\nmy taxi licence,{label}\n")
+    _one_line_error(["evaluate", "--model", str(tiny_model), "--data", str(data), "--text-col", "text",
+                     "--label-col", "department", "--json"], cli_env, label)
+
+
+def test_rollback_with_nothing_to_roll_back(cli_env: dict[str, str]) -> None:
+    _one_line_error(["models", "rollback"], cli_env, "nothing to roll back")
