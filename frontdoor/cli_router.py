@@ -45,7 +45,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                                      "per process."),
         model: str = typer.Option("", "--model", help="Pin a model version; default: the registry's "
                                   "current one, reloaded when it changes."),
-        metrics_port: int = typer.Option(9464, help="Prometheus metrics port (0: off)."),
+        metrics_port: int = typer.Option(None, help="Prometheus metrics port, 0: off (default "
+                                         "FRONTDOOR_METRICS_PORT)."),
         metrics_host: str = typer.Option("127.0.0.1", help="Address the metrics endpoint listens on."),
         reload_interval: float = typer.Option(10.0, help="Seconds between checks for a new current model."),
         topic_prefix: str = typer.Option("", hidden=True, help="Prefix every topic (tests, benchmarks)."),
@@ -69,7 +70,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             pinned_version=model or None, reload_interval_s=reload_interval,
         )
         process.install_signal_handlers()
-        stats = process.run(idle_timeout_s=exit_when_idle or None, metrics_port=metrics_port or None,
+        port = settings.metrics_port if metrics_port is None else metrics_port
+        stats = process.run(idle_timeout_s=exit_when_idle or None, metrics_port=port or None,
                             metrics_host=metrics_host)
         typer.echo(json.dumps(dataclasses.asdict(stats)))
 

@@ -19,8 +19,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
     @app.command("web")
     def web(
-        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-        port: int = typer.Option(8000, "--port", help="Port to listen on."),
+        host: str = typer.Option(None, "--host", help="Address to listen on (default FRONTDOOR_WEB_HOST)."),
+        port: int = typer.Option(None, "--port", help="Port to listen on (default FRONTDOOR_WEB_PORT)."),
     ) -> None:
         """The HTTP app: Twilio webhooks, the contact form (/contact), the JSON API (/api/docs)."""
         import uvicorn
@@ -34,7 +34,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             wiring.connect(settings)
         except PublishError as exc:  # the app still starts: it answers 503 until the broker is back
             log.warning("%s; enquiries get 503 until it answers", exc)
-        uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_level="info")
+        uvicorn.run(create_app(settings), host=host or settings.web_host, port=port or settings.web_port,
+                    proxy_headers=True, log_level="info")
 
     @bench_app.command("web")
     def bench_web(

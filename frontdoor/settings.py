@@ -41,6 +41,8 @@ class Settings(BaseSettings):
         default=None, description="the council's department taxonomy (TOML); unset: classifiers/taxonomy.toml"
     )
 
+    metrics_port: int = Field(default=9464, description="'frontdoor route' Prometheus metrics port (0: off)")
+
     # Storage
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; unset: SQLite under var/")
     blob_dir: Path | None = Field(default=None, description="blob store root; unset: var/blobs")
@@ -62,6 +64,8 @@ class Settings(BaseSettings):
     )
 
     # Web front (web/): Twilio webhooks, the contact form, the JSON API
+    web_host: str = Field(default="127.0.0.1", description="address 'frontdoor web' listens on")
+    web_port: int = Field(default=8000, description="port 'frontdoor web' listens on")
     twilio_account_sid: str = Field(default="", description="Twilio account SID (fetching MMS media)")
     web_secret: SecretStr = Field(
         default=SecretStr(""), description="signs the contact form's CSRF tokens; unset: random per process"
