@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from connectors.webform import check_email, check_phone, check_postcode, describe_error
+from connectors.webform import ResidentContact, blank_to_none, describe_error
 from schemas.inbound import Channel, InboundMessage, Party, Source, Threading, content_dedupe_key
 from schemas.reference import normalise_reference
 from schemas.text import normalise_space
@@ -43,38 +43,8 @@ CSV_COLUMNS = ("call_id", "started_at", "agent", "caller_name", "caller_phone", 
 REQUIRED_COLUMNS = ("summary", "notes")
 
 
-def _blank_to_none(value: Any) -> Any:
-    if isinstance(value, str):
-        value = value.strip()
-        return value or None
-    return value
-
-
-class Resident(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-    name: str | None = Field(default=None, max_length=200)
-    email: str | None = None
-    phone: str | None = None
-    address: str | None = Field(default=None, max_length=500)
-    postcode: str | None = None
-
-    _blank = field_validator("name", "email", "phone", "address", "postcode", mode="before")(_blank_to_none)
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        return check_email(value) if value else None
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        return check_phone(value) if value else None
-
-    @field_validator("postcode")
-    @classmethod
-    def _postcode(cls, value: str | None) -> str | None:
-        return check_postcode(value) if value else None
+class Resident(ResidentContact):
+    """The resident an agent's note is about."""
 
 
 class ContactNote(BaseModel):
@@ -92,7 +62,7 @@ class ContactNote(BaseModel):
     agent: str | None = Field(default=None, max_length=200)
     occurred_at: datetime | None = Field(default=None, description="when the contact happened")
 
-    _blank = field_validator("reference", "note_id", "agent", mode="before")(_blank_to_none)
+    _blank = field_validator("reference", "note_id", "agent", mode="before")(blank_to_none)
 
     @field_validator("reference")
     @classmethod

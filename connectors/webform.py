@@ -55,7 +55,7 @@ def _field_rank(name: str) -> int:
     return FIELD_ORDER.index(name) if name in FIELD_ORDER else len(FIELD_ORDER)
 
 
-def _blank_to_none(value: Any) -> Any:
+def blank_to_none(value: Any) -> Any:
     if isinstance(value, str):
         value = value.strip()
         return value or None
@@ -91,8 +91,8 @@ def check_postcode(value: str) -> str:
     return f"{compact[:-3]} {compact[-3:]}"
 
 
-class EnquiryForm(BaseModel):
-    """An enquiry from the contact form or the JSON API."""
+class ResidentContact(BaseModel):
+    """Who the resident is and how to reach them; the form and agents' notes share it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -101,12 +101,8 @@ class EnquiryForm(BaseModel):
     phone: str | None = Field(default=None, description="UK telephone number (email and/or phone)")
     address: str | None = Field(default=None, max_length=500, description="address the enquiry is about")
     postcode: str | None = Field(default=None, description="UK postcode, e.g. SW1A 1AA")
-    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS, description="the enquiry itself")
-    cc: list[str] = Field(default_factory=list, max_length=MAX_CC, description="emails to copy in")
-    topic: str | None = Field(default=None, description="optional topic hint, e.g. bins")
 
-    _blank = field_validator("name", "email", "phone", "address", "postcode", "topic", mode="before")(
-        _blank_to_none)
+    _blank = field_validator("name", "email", "phone", "address", "postcode", mode="before")(blank_to_none)
 
     @field_validator("email")
     @classmethod
@@ -122,6 +118,16 @@ class EnquiryForm(BaseModel):
     @classmethod
     def _postcode(cls, value: str | None) -> str | None:
         return check_postcode(value) if value else None
+
+
+class EnquiryForm(ResidentContact):
+    """An enquiry from the contact form or the JSON API."""
+
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS, description="the enquiry itself")
+    cc: list[str] = Field(default_factory=list, max_length=MAX_CC, description="emails to copy in")
+    topic: str | None = Field(default=None, description="optional topic hint, e.g. bins")
+
+    _blank_topic = field_validator("topic", mode="before")(blank_to_none)
 
     @field_validator("topic")
     @classmethod

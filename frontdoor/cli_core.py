@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
+from frontdoor.output import print_figures
 from frontdoor.settings import load_settings
 
 
@@ -61,11 +60,7 @@ def register(app: typer.Typer, kafka_app: typer.Typer, bench_app: typer.Typer) -
         settings = load_settings()
         address = wiring.connect(settings, start_local=True)
         result = run_bus_bench(address, wiring.blob_store(settings), messages, size)
-        if as_json:
-            typer.echo(json.dumps(result))
-        else:
-            for key, value in result.items():
-                typer.echo(f"{key:>16}: {value}")
+        print_figures(result, as_json)
 
     @app.command("up")
     def up() -> None:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from frontdoor.errors import OperatorError
+from frontdoor.output import print_figures
 from frontdoor.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -126,11 +127,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         address = wiring.connect(settings, start_local=True)
         result = run_email_bench(address, settings.blobs_path / "bench",
                                  corpus if corpus.is_dir() else None, generated, rounds)
-        if as_json:
-            typer.echo(json.dumps(result))
-        else:
-            for key, value in result.items():
-                typer.echo(f"{key}: {json.dumps(value)}")
+        print_figures(result, as_json)
 
 
 def _stop_on_signals(connector: Any) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import typer
 
 from frontdoor.errors import OperatorError
+from frontdoor.output import print_figures
 from frontdoor.settings import load_settings
 
 _RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
@@ -115,8 +116,4 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         settings = load_settings()
         address = wiring.connect(settings, start_local=True)
         result = run_route_bench(address, settings, messages)
-        if as_json:
-            typer.echo(json.dumps(result))
-        else:
-            for key, value in result.items():
-                typer.echo(f"{key:>24}: {value}")
+        print_figures(result, as_json)

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from frontdoor.errors import OperatorError
+from frontdoor.output import print_figures
 from frontdoor.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -50,11 +51,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         settings = load_settings()
         address = wiring.connect(settings, start_local=True)
         result = run_web_bench(address, enquiries, concurrency)
-        if as_json:
-            typer.echo(json.dumps(result))
-        else:
-            for key, value in result.items():
-                typer.echo(f"{key:>24}: {value}")
+        print_figures(result, as_json)
 
     @app.command("import-calls")
     def import_calls(
