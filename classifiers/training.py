@@ -97,7 +97,7 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
 OPTIMIZERS: dict[str, tuple[str, float, float]] = {
     name: ("sgd", 2.0, 1e-5) if name.startswith("tfidf") else ("adam", 0.001, 0.01) for name in ARCHITECTURES
 }
-DEFAULT_ARCHITECTURE = "tfidf1c"
+DEFAULT_ARCHITECTURE = "tfidf2c"
 TYPE_ARCHITECTURE = _tfidf_bow(2, 0, 2**14)
 
 

@@ -26,7 +26,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option("--out", help="Model dir to write.")] = None,
         subject_col: Annotated[str | None, typer.Option("--subject-col", help="Subject column.")] = None,
         holdout: Annotated[Path | None, typer.Option("--holdout", help="Data to score only.")] = None,
-        arch: Annotated[str, typer.Option("--arch", help="bow1|bow2|bow3|ensemble|cnn")] = "",
+        arch: Annotated[str, typer.Option("--arch", help="tfidf2c (default)|tfidf1c|tfidf1|bow1|bow2|bow3|ensemble|cnn")] = "",
         epochs: Annotated[int, typer.Option("--epochs", help="Most epochs; 0: default.")] = 0,
         seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
         activate: Annotated[bool, typer.Option("--activate/--no-activate", help="Make it current.")] = True,
@@ -58,7 +58,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         tls: Annotated[bool, typer.Option("--tls/--no-tls", help="Implicit TLS (port 993).")] = True,
         limit: Annotated[int, typer.Option("--limit", help="Newest N per folder; 0: all.")] = 0,
         out: Annotated[Path | None, typer.Option("--out", help="Model dir to write.")] = None,
-        arch: Annotated[str, typer.Option("--arch", help="bow1|bow2|bow3|tfidf1c|ensemble|cnn")] = "",
+        arch: Annotated[str, typer.Option("--arch", help="tfidf2c (default)|tfidf1c|tfidf1|bow1|bow2|bow3|ensemble|cnn")] = "",
         activate: Annotated[bool, typer.Option("--activate/--no-activate", help="Make it current.")] = True,
     ) -> None:
         """Train from IMAP folders that map to departments (read-only: nothing is marked seen)."""
@@ -167,10 +167,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     ) -> None:
         """spaCy model vs TF-IDF + logistic regression: same split, same run, one thread."""
-        from classifiers.workflows import SHIPPED_CORPUS, SHIPPED_HOLDOUT, bench_classify
+        from classifiers.workflows import SHIPPED_CORPUS, SHIPPED_HOLDOUT, SHIPPED_HOLDOUT2, bench_classify
 
-        holdout = None if data else SHIPPED_HOLDOUT
-        result = bench_classify(data or SHIPPED_CORPUS, holdout, _config(arch, 0, 0),
+        holdouts = None if data else {"holdout": SHIPPED_HOLDOUT, "holdout2": SHIPPED_HOLDOUT2}
+        result = bench_classify(data or SHIPPED_CORPUS, holdouts, _config(arch, 0, 0),
                                 progress=lambda line: typer.echo(line, err=True))
         if as_json:
             typer.echo(json.dumps(result))

@@ -1,0 +1,29 @@
+"""``bench classify`` puts the spaCy model and the baseline side by side on the same split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from classifiers.workflows import bench_classify
+from tests.classifiers.conftest import FAST, TINY
+
+
+def _jsonl(path: Path, rows: dict[str, list[str]]) -> Path:
+    path.write_text("".join(json.dumps({"text": t, "department": d}) + "\n"
+                            for d, texts in rows.items() for t in texts))
+    return path
+
+
+def test_both_models_are_scored_on_the_same_test_part_and_every_holdout(tmp_path: Path) -> None:
+    corpus = _jsonl(tmp_path / "corpus.jsonl", TINY)
+    unseen = _jsonl(tmp_path / "unseen.jsonl", {"waste": ["the bin lorry never came"],
+                                                 "highways": ["big hole in the road outside"],
+                                                 "parking": ["I got a ticket but had paid"]})
+    result = bench_classify(corpus, {"unseen": unseen}, FAST)
+    assert result["n_unseen"] == 3
+    assert result["n_train"] + result["n_dev"] + result["n_test"] == sum(len(v) for v in TINY.values())
+    for side in ("spacy", "baseline"):
+        assert 0.0 <= result[side]["accuracy"] <= 1.0 and result[side]["docs_per_s"] > 0
+        assert 0.0 <= result[side]["unseen_accuracy"] <= 1.0
+    assert result["accuracy_gain"] == round(result["spacy"]["accuracy"] - result["baseline"]["accuracy"], 4)
