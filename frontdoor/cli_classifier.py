@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from classifiers.training import TrainConfig
 
 
+ARCH_HELP = "tfidf2c (default), tfidf1c, tfidf1, bow1, bow2, bow3, ensemble, cnn"
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this area's commands (and its ``bench`` subcommands) to the CLI."""
     models_app = typer.Typer(help="Registered routing models: list, switch, roll back.", no_args_is_help=True)
@@ -26,7 +29,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option("--out", help="Model dir to write.")] = None,
         subject_col: Annotated[str | None, typer.Option("--subject-col", help="Subject column.")] = None,
         holdout: Annotated[Path | None, typer.Option("--holdout", help="Data to score only.")] = None,
-        arch: Annotated[str, typer.Option("--arch", help="tfidf2c (default)|tfidf1c|tfidf1|bow1|bow2|bow3|ensemble|cnn")] = "",
+        arch: Annotated[str, typer.Option("--arch", help=ARCH_HELP)] = "",
         epochs: Annotated[int, typer.Option("--epochs", help="Most epochs; 0: default.")] = 0,
         seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
         activate: Annotated[bool, typer.Option("--activate/--no-activate", help="Make it current.")] = True,
@@ -58,7 +61,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         tls: Annotated[bool, typer.Option("--tls/--no-tls", help="Implicit TLS (port 993).")] = True,
         limit: Annotated[int, typer.Option("--limit", help="Newest N per folder; 0: all.")] = 0,
         out: Annotated[Path | None, typer.Option("--out", help="Model dir to write.")] = None,
-        arch: Annotated[str, typer.Option("--arch", help="tfidf2c (default)|tfidf1c|tfidf1|bow1|bow2|bow3|ensemble|cnn")] = "",
+        arch: Annotated[str, typer.Option("--arch", help=ARCH_HELP)] = "",
         activate: Annotated[bool, typer.Option("--activate/--no-activate", help="Make it current.")] = True,
     ) -> None:
         """Train from IMAP folders that map to departments (read-only: nothing is marked seen)."""
