@@ -115,6 +115,8 @@ class SpacyClassifier:
         return fired
 
     def _enquiry_type(self, text: str) -> tuple[str, str]:
+        if not any(ch.isalnum() for ch in text):
+            return "general", "no words to read (a photo only, or an empty message)"
         kind, words = self.rules.enquiry_type(text)
         if kind:
             return kind, f"rule matched '{words}'"

@@ -120,6 +120,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from classifiers.spacy_classifier import SpacyClassifier
         from classifiers.text import prepare
 
+        if not (text.strip() or (subject or "").strip()):
+            from frontdoor.errors import OperatorError
+
+            raise OperatorError("nothing to classify: give the enquiry's text")
         classifier = load_classifier(version, model)
         if subject and isinstance(classifier, SpacyClassifier):
             prediction = classifier.classify_text(prepare(subject, text))

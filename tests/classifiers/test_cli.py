@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from classifiers.registry import load_classifier
+from classifiers.registry import SHIPPED_ROOT, load_classifier
 from tests.conftest import frontdoor
 
 from .conftest import write_tiny_csv
@@ -96,3 +96,13 @@ def test_evaluate_unknown_label(tiny_model: Path, tmp_path: Path, cli_env: dict[
 
 def test_rollback_with_nothing_to_roll_back(cli_env: dict[str, str]) -> None:
     _one_line_error(["models", "rollback"], cli_env, "nothing to roll back")
+
+
+def test_classify_needs_some_text(cli_env: dict[str, str]) -> None:
+    result = frontdoor("classify", "   ", env=cli_env, check=False)
+    assert result.returncode == 2 and "nothing to classify" in result.stderr
+
+
+def test_a_message_without_words_goes_to_triage_as_general() -> None:
+    prediction = load_classifier(model_dir=SHIPPED_ROOT).classify_text("📷 ")
+    assert prediction.needs_triage and prediction.enquiry_type == "general"
