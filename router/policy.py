@@ -43,10 +43,10 @@ class RoutingPolicy:
 def decide(message: InboundMessage, prediction: Prediction, policy: RoutingPolicy) -> Routing:
     rules: list[str] = []
     scores = dict(prediction.scores) or {prediction.department: prediction.confidence}
-    hint = message.source.department_hint or message.source.topic_hint
-    if hint and hint in scores and policy.hint_weight != 1.0:
-        scores = _with_prior(scores, hint, policy.hint_weight)
-        rules.append(f"mailbox prior: sent to {hint}")
+    hints = [h for h in _hints(message) if h in scores]
+    if hints and policy.hint_weight != 1.0:
+        scores = _with_prior(scores, hints, policy.hint_weight)
+        rules.append(f"mailbox prior: sent to {', '.join(hints)}")
     department = max(scores, key=lambda d: (scores[d], d))
     confidence = scores[department]
     if department != prediction.department:
@@ -92,8 +92,18 @@ def decide(message: InboundMessage, prediction: Prediction, policy: RoutingPolic
     )
 
 
-def _with_prior(scores: Mapping[str, float], hint: str, weight: float) -> dict[str, float]:
-    weighted = {d: p * (weight if d == hint else 1.0) for d, p in scores.items()}
+def _hints(message: InboundMessage) -> list[str]:
+    """The departments the resident addressed: the mailbox's configured department, the form's
+    topic, or department mailboxes named after a department id (``waste@council…``)."""
+    source = message.source
+    if source.department_hint or source.topic_hint:
+        return [source.department_hint or source.topic_hint or ""]
+    local_parts = (box.split("@", 1)[0].strip().lower().replace("-", "_") for box in source.mailboxes)
+    return list(dict.fromkeys(part for part in local_parts if part))
+
+
+def _with_prior(scores: Mapping[str, float], hints: list[str], weight: float) -> dict[str, float]:
+    weighted = {d: p * (weight if d in hints else 1.0) for d, p in scores.items()}
     total = sum(weighted.values()) or 1.0
     return {d: p / total for d, p in weighted.items()}
 

@@ -17,10 +17,11 @@ from schemas.routed import RoutedMessage, RoutingEvent
 from tests.router.keyword_classifier import KeywordClassifier
 
 
-def _message(text: str, hint: str | None = None, **extra: object) -> InboundMessage:
+def _message(text: str, hint: str | None = None, mailboxes: list[str] | None = None,
+             **extra: object) -> InboundMessage:
     return InboundMessage(channel=Channel.EMAIL, sender=Party(email="jo@example.org"), body_text=text,
-                          source=Source(department_hint=hint), dedupe_key=f"email:<{abs(hash(text))}>",
-                          **extra)  # type: ignore[arg-type]
+                          source=Source(department_hint=hint, mailboxes=mailboxes or []),
+                          dedupe_key=f"email:<{abs(hash(text))}>", **extra)  # type: ignore[arg-type]
 
 
 def _prediction(scores: dict[str, float], **extra: object) -> Prediction:
@@ -38,6 +39,15 @@ def test_the_inbox_is_a_prior_not_a_verdict() -> None:
     routing = decide(_message("damp flat", hint="parking"), clear, policy)
     assert routing.department == "housing"
     assert routing.departments == ["housing"]
+
+
+def test_a_department_mailbox_is_a_prior_too() -> None:
+    borderline = _prediction({"waste": 0.45, "parking": 0.40, "housing": 0.15})
+    message = _message("car", mailboxes=["Parking@council.example.gov.uk"])
+    routing = decide(message, borderline, RoutingPolicy())
+    assert routing.department == "parking" and "parking" in routing.rules[0]
+    general = _message("car", mailboxes=["enquiries@council.example.gov.uk"])
+    assert decide(general, borderline, RoutingPolicy()).department == "waste"
 
 
 def test_below_the_departments_threshold_goes_to_triage_only() -> None:
