@@ -65,7 +65,8 @@ def test_up_runs_every_stage_from_channel_to_department(kafka: KafkaHandle, tmp_
     try:
         base = f"http://127.0.0.1:{web_port}"
         _wait_for(lambda: httpx.get(f"{base}/contact", timeout=5).status_code == 200, "the web app")
-        answer = httpx.post(f"{base}/api/enquiries", timeout=30, headers={"Idempotency-Key": "up-enq-01"}, json={
+        key = {"Idempotency-Key": "up-enq-01"}
+        answer = httpx.post(f"{base}/api/enquiries", timeout=30, headers=key, json={
             "name": "Sam Okafor", "email": "sam.okafor@example.org", "postcode": "LS6 2AB",
             "message": "Nobody has emptied our wheelie bins on Cardigan Road for two weeks and they stink.",
         })
