@@ -134,6 +134,9 @@ def load_classifier(version: str | None = None, model_dir: Path | None = None, *
 
     if model_dir is not None and (model_dir / CARD).is_file():
         return SpacyClassifier(model_dir, explain=explain)
+    if model_dir is not None and not ((model_dir / CURRENT).is_file() or any(model_dir.glob(f"*/{CARD}"))):
+        raise OperatorError(f"{model_dir} is neither a model (no {CARD}) nor a model registry: "
+                            "give the directory 'frontdoor train --out' wrote")
     registry = ModelRegistry(model_dir if model_dir is not None else default_root())
     return SpacyClassifier(registry.path_for(version), explain=explain)
 

@@ -44,9 +44,13 @@ SHIPPED_HOLDOUT2 = Path(__file__).parent / "data" / "holdout2"
 
 def train_model(data: Path, text_col: str, label_col: str, *, out: Path | None, registry: ModelRegistry,
                 config: TrainConfig, taxonomy: Taxonomy | None = None, holdout: Path | None = None,
-                subject_col: str | None = None, activate: bool = True,
+                subject_col: str | None = None, activate: bool | None = True,
                 progress: Progress | None = None) -> dict[str, Any]:
-    """Train on ``data``, write the model to ``out`` (or the registry), register it; the card."""
+    """Train on ``data``, write the model to ``out`` (or the registry), register it; the card.
+
+    ``activate=None`` makes it current only when it is safe to route with: it knows every
+    department of the taxonomy and the data left a test part to score it on. Running routers
+    load the current model within seconds, so a partial export must not become it silently."""
     say = progress or (lambda _msg: None)
     taxonomy = taxonomy or load_taxonomy()
     examples = load_examples(data, text_col, label_col, subject_col=subject_col)
@@ -83,6 +87,16 @@ def train_model(data: Path, text_col: str, label_col: str, *, out: Path | None, 
                       taxonomy_version=taxonomy.version, extra_metrics=extra)
     card["rules_version"] = rules.version
     target = save(pipelines, out if out is not None else registry.root / version, card)
+    if activate is None:
+        missing = [d for d in taxonomy.ids if d not in pipelines.labels]
+        activate = not missing and bool(parts.test)
+        if missing:
+            say(f"warning: the data has no examples for {len(missing)} of the taxonomy's departments "
+                f"({', '.join(missing[:6])}{', …' if len(missing) > 6 else ''}); this model could never "
+                f"route to them, so it is not made current ('frontdoor models use {version}' to force it)")
+        elif not parts.test:
+            say("warning: too little data to keep a test part, so the model is unmeasured and not made "
+                f"current ('frontdoor models use {version}' to force it)")
     registry.register(target, activate=activate)
     say(f"model {version} written to {target}" + (" and made current" if activate else ""))
     return card

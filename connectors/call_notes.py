@@ -28,7 +28,7 @@ import csv
 import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -63,6 +63,16 @@ class ContactNote(BaseModel):
     occurred_at: datetime | None = Field(default=None, description="when the contact happened")
 
     _blank = field_validator("reference", "note_id", "agent", mode="before")(blank_to_none)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _not_in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        if aware > datetime.now(UTC) + timedelta(hours=1):
+            raise ValueError("the contact cannot have happened in the future: check the date")
+        return aware
 
     @field_validator("reference")
     @classmethod

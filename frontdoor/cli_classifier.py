@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from classifiers.training import TrainConfig
 
 
+ACTIVATE_HELP = "Make it current (default: only if it knows every department and has a test score)."
 ARCH_HELP = "tfidf2c (default), tfidf1c, tfidf1, bow1, bow2, bow3, ensemble, cnn"
 
 
@@ -32,7 +33,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         arch: Annotated[str, typer.Option("--arch", help=ARCH_HELP)] = "",
         epochs: Annotated[int, typer.Option("--epochs", help="Most epochs; 0: default.")] = 0,
         seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-        activate: Annotated[bool, typer.Option("--activate/--no-activate", help="Make it current.")] = True,
+        activate: Annotated[bool | None, typer.Option("--activate/--no-activate", help=ACTIVATE_HELP)] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the model card as JSON.")] = False,
     ) -> None:
         """Train a routing model on labelled enquiries, register it and (by default) make it current."""
@@ -62,7 +63,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         limit: Annotated[int, typer.Option("--limit", help="Newest N per folder; 0: all.")] = 0,
         out: Annotated[Path | None, typer.Option("--out", help="Model dir to write.")] = None,
         arch: Annotated[str, typer.Option("--arch", help=ARCH_HELP)] = "",
-        activate: Annotated[bool, typer.Option("--activate/--no-activate", help="Make it current.")] = True,
+        activate: Annotated[bool | None, typer.Option("--activate/--no-activate", help=ACTIVATE_HELP)] = None,
     ) -> None:
         """Train from IMAP folders that map to departments (read-only: nothing is marked seen)."""
         import os
@@ -153,7 +154,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
     @models_app.command("use")
     def models_use(version: str = typer.Argument(..., help="Version to make current.")) -> None:
-        """Make a registered model current (the router loads it at its next start)."""
+        """Make a registered model current; running routers load it within --reload-interval (10 s)."""
         from classifiers.registry import ModelRegistry, default_root
 
         ModelRegistry(default_root()).use(version)

@@ -7,8 +7,9 @@ replace them:
   multiplies that department's odds by ``hint_weight``, so a clear text still wins against
   a wrong inbox;
 - below the department's threshold the enquiry goes to triage for a human;
-- safeguarding / risk-to-life flags make it a priority and always put it in front of a
-  human: the department's queue, and triage too when the model is unsure, never only triage;
+- safeguarding / risk-to-life flags make it a priority: it goes to the department and to
+  triage, however sure the model is (a misrouted safeguarding report must still reach someone
+  who can act today), never only to triage;
 - the other departments the text clearly involves get a copy;
 - member enquiries are tracked for members' services; FOI requests and SARs start their
   statutory clocks.
@@ -53,17 +54,20 @@ def decide(message: InboundMessage, prediction: Prediction, policy: RoutingPolic
         rules.append(f"prior changed the model's {prediction.department} to {department}")
 
     threshold = policy.threshold(department)
-    triage = confidence < threshold
+    unsure = confidence < threshold
     priority = bool(PRIORITY_FLAGS & set(prediction.flags))
+    # A safeguarding report the model put in the wrong department must still reach someone
+    # who can act today: it goes to the department and to triage, however sure the model is.
+    triage = unsure or priority
     departments: list[str] = []
-    if triage:
+    if unsure:
         rules.append(f"confidence {confidence:.2f} below {department}'s threshold {threshold:.2f}: triage")
-    if not triage or priority:
+    if not unsure or priority:
         departments.append(department)
     if priority:
-        rules.append("safeguarding: priority, in front of a human")
+        rules.append("safeguarding: priority, to the department and to triage")
     for other in prediction.also:
-        if other != department and other not in departments and not triage:
+        if other != department and other not in departments and (not unsure or priority):
             departments.append(other)
             rules.append(f"also involves {other}")
 

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from connectors.call_notes import BadRow, CallRow, read_calls, to_inbound
+from connectors.call_notes import BadRow, CallRow, CsvFormatError, read_calls, to_inbound
 from schemas.inbound import InboundMessage
-from web.intake import IntakeService, fingerprint
+from web.intake import IdempotencyConflictError, IntakeService, fingerprint
 from web.store import dumps
 
 
@@ -34,21 +34,41 @@ class ImportReport:
 def import_calls(path: Path, intake: IntakeService) -> ImportReport:
     """Import one CSV file; raises CsvFormatError for a file that is not an export at all,
     PublishError when Kafka stops answering (rows before it are in; run again to finish)."""
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    text = read_export(path)
     report = ImportReport(str(path))
     for row in read_calls(text):
         if isinstance(row, BadRow):
             report.rejected.append(row)
             continue
-        receipt = intake.submit(row.dedupe_key, _builder(row, path),
-                                fingerprint(dumps(row.note.model_dump(mode="json"))),
-                                origin=f"{path.name}:{row.line}")
+        try:
+            receipt = intake.submit(row.dedupe_key, _builder(row, path),
+                                    fingerprint(dumps(row.note.model_dump(mode="json"))),
+                                    origin=f"{path.name}:{row.line}")
+        except IdempotencyConflictError:
+            report.rejected.append(BadRow(row.line, f"call_id {row.call_id} was already imported with "
+                                          "different details; the first import stands"))
+            continue
         report.references[row.line] = receipt.reference
         if receipt.duplicate:
             report.already_imported += 1
         else:
             report.ingested += 1
     return report
+
+
+def read_export(path: Path) -> str:
+    """The file's text: UTF-8 (with or without a BOM), else Windows-1252, which is what Excel
+    writes for "CSV" on a UK machine. Never guesses silently: other bytes are refused."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252")
+    except UnicodeDecodeError:
+        raise CsvFormatError("the file is neither UTF-8 nor Windows-1252 text: save it as CSV UTF-8") \
+            from None
 
 
 def _builder(row: CallRow, path: Path) -> Callable[[str], InboundMessage]:

@@ -22,7 +22,7 @@ EVAL_ROWS = {
 def test_train_on_a_csv_then_classify(tmp_path: Path, cli_env: dict[str, str]) -> None:
     data = write_tiny_csv(tmp_path / "export.csv")
     trained = frontdoor("train", "--data", str(data), "--text-col", "message", "--label-col", "team",
-                        "--out", str(tmp_path / "model"), "--epochs", "6", env=cli_env)
+                        "--out", str(tmp_path / "model"), "--epochs", "6", "--activate", env=cli_env)
     assert "epoch" in trained.stderr  # progress while it works
     version = trained.stdout.split(":")[0].strip()
     assert (tmp_path / "model" / "model-card.json").is_file()
@@ -36,6 +36,16 @@ def test_train_on_a_csv_then_classify(tmp_path: Path, cli_env: dict[str, str]) -
     assert prediction["model_version"] == version
     assert set(prediction) >= {"confidence", "scores", "enquiry_type", "flags", "entities", "explanation",
                                "threshold", "also", "needs_triage"}
+
+
+def test_a_partial_export_is_not_made_current_unless_asked(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    data = write_tiny_csv(tmp_path / "export.csv")  # 3 of the taxonomy's 18 departments
+    trained = frontdoor("train", "--data", str(data), "--text-col", "message", "--label-col", "team",
+                        "--epochs", "3", env=cli_env)
+    assert "no examples for 15 of the taxonomy's departments" in trained.stderr
+    listed = json.loads(frontdoor("models", "list", "--json", env=cli_env).stdout)
+    current = [row for row in listed if row["current"]]
+    assert len(current) == 1 and current[0]["shipped"]  # routers keep the full model
 
 
 def test_evaluate_prints_the_figures(tiny_model: Path, tmp_path: Path, cli_env: dict[str, str]) -> None:

@@ -67,6 +67,15 @@ def test_safeguarding_reaches_the_department_even_when_unsure() -> None:
     assert routing.departments == ["housing"]  # never only triage
 
 
+def test_safeguarding_goes_to_triage_too_however_sure_the_model_is() -> None:
+    # The model can be sure and wrong ("kids left alone, screaming next door" → noise).
+    routing = decide(_message("scared"),
+                     _prediction({"environmental_health": 0.81, "childrens_services": 0.19},
+                                 flags=("safeguarding",), also=("childrens_services",)), RoutingPolicy())
+    assert routing.priority and routing.triage
+    assert routing.departments == ["environmental_health", "childrens_services"]
+
+
 def test_several_departments_get_a_copy() -> None:
     routing = decide(_message("bin and pothole"),
                      _prediction({"waste": 0.7, "highways": 0.3}, also=("highways",)), RoutingPolicy())

@@ -117,3 +117,30 @@ def test_rate_limit_and_delivery_status_are_counted_once(store: IntakeStore) -> 
     assert store.record_delivery(sid, "sent", None, None)
     assert not store.record_delivery(sid, "sent", None, None)
     assert store.delivery_statuses(sid) == ["sent"]
+
+
+def test_an_overlapping_export_with_an_edited_call_is_reported_not_fatal(store: IntakeStore,
+                                                                         tmp_path: Path) -> None:
+    from web.call_import import import_calls
+
+    broker = FlakyBroker()
+    export = tmp_path / "calls.csv"
+    # Excel on a UK machine writes Windows-1252; the second C1 row was edited after the first export.
+    export.write_bytes("call_id,caller_name,caller_phone,summary,notes\n"
+                       "C1,Ann,07911123451,Bins,Missed bin\n"
+                       "C1,Ann,07911123451,Bins,Missed bin again - edited\n"
+                       "C2,Café owner,07911123452,Licence,Pays £100 a year\n"
+                       "C3,Bob,07911123453,Road,Called on 25/11/2030\n".encode("cp1252"))
+    report = import_calls(export, IntakeService(store, broker))
+    assert (report.ingested, report.already_imported) == (3, 0)
+    assert [(bad.line, "different details" in bad.reason) for bad in report.rejected] == [(3, True)]
+    cafe = next(m for m in broker.published if m.sender.name == "Café owner")
+    assert "£100" in cafe.body_text
+
+
+def test_a_call_in_the_future_is_refused(tmp_path: Path) -> None:
+    from connectors.call_notes import BadRow, read_calls
+
+    rows = list(read_calls("call_id,started_at,caller_phone,summary,notes\n"
+                           "C9,2030-11-25T10:00:00Z,07911123459,Road,Pothole\n"))
+    assert isinstance(rows[0], BadRow) and "future" in rows[0].reason
