@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ from classifiers.text import prepare
 from frontdoor.errors import OperatorError
 
 SUFFIXES = (".csv", ".jsonl", ".json", ".ndjson")
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +97,11 @@ def load_examples(path: Path, text_col: str, label_col: str, *, type_col: str | 
             available = ", ".join(sorted({k for row in rows[:50] for k in row}))
             raise OperatorError(f"{path} has no column {col!r} (columns: {available})")
     examples = []
+    skipped = 0
     for row in rows:
         text, label = row.get(text_col), row.get(label_col)
         if text is None or label is None or not str(text).strip() or not str(label).strip():
+            skipped += 1
             continue
         subject = row.get(subject_col) if subject_col else None
         kind = row.get(type_col) if type_col else None
@@ -108,6 +114,9 @@ def load_examples(path: Path, text_col: str, label_col: str, *, type_col: str | 
         ))
     if not examples:
         raise OperatorError(f"{path}: no row has both a {text_col!r} and a {label_col!r} value")
+    if skipped:
+        log.warning("%s: skipped %d of %d rows without both a %r and a %r value", path, skipped, len(rows),
+                    text_col, label_col)
     return examples
 
 

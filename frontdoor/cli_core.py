@@ -20,7 +20,8 @@ def register(app: typer.Typer, kafka_app: typer.Typer, bench_app: typer.Typer) -
 
         settings = load_settings()
         if settings.kafka_bootstrap:
-            typer.echo(f"FRONTDOOR_KAFKA_BOOTSTRAP={settings.kafka_bootstrap}: no local broker started")
+            wiring.connect(settings)  # must answer, or say so: scripts wait on this command
+            typer.echo(f"{settings.kafka_bootstrap} answers; no local broker started")
             return
         address = wiring.local_broker(settings).start()
         ensure_topics(address, CORE_TOPICS)

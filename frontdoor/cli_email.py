@@ -86,7 +86,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("smtp")
     def smtp_command(
         host: str = typer.Option(None, "--host", help="Listen address (default FRONTDOOR_SMTP_HOST)."),
-        port: int = typer.Option(None, "--port", help="Listen port (default FRONTDOOR_SMTP_PORT)."),
+        port: int = typer.Option(None, "--port", min=1, max=65535,
+                                 help="Listen port (default FRONTDOOR_SMTP_PORT)."),
     ) -> None:
         """Receive mail for FRONTDOOR_SMTP_DOMAINS; 250 only after Kafka's ack, 451 while it is away."""
         from connectors.smtp_server import SmtpHandler, SmtpServer, tls_context

@@ -46,8 +46,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                                      "per process."),
         model: str = typer.Option("", "--model", help="Pin a model version; default: the registry's "
                                   "current one, reloaded when it changes."),
-        metrics_port: int = typer.Option(None, help="Prometheus metrics port, 0: off (default "
-                                         "FRONTDOOR_METRICS_PORT)."),
+        metrics_port: int = typer.Option(None, min=0, max=65535,
+                                         help="Prometheus metrics port, 0: off (FRONTDOOR_METRICS_PORT)."),
         metrics_host: str = typer.Option("127.0.0.1", help="Address the metrics endpoint listens on."),
         reload_interval: float = typer.Option(10.0, help="Seconds between checks for a new current model."),
         topic_prefix: str = typer.Option("", hidden=True, help="Prefix every topic (tests, benchmarks)."),

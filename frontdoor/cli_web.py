@@ -21,7 +21,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("web")
     def web(
         host: str = typer.Option(None, "--host", help="Address to listen on (default FRONTDOOR_WEB_HOST)."),
-        port: int = typer.Option(None, "--port", help="Port to listen on (default FRONTDOOR_WEB_PORT)."),
+        port: int = typer.Option(None, "--port", min=1, max=65535,
+                                 help="Port to listen on (default FRONTDOOR_WEB_PORT)."),
     ) -> None:
         """The HTTP app: Twilio webhooks, the contact form (/contact), the JSON API (/api/docs)."""
         import uvicorn

@@ -6,6 +6,7 @@ Every field can be set by an environment variable named ``FRONTDOOR_<FIELD>``
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +25,8 @@ class Settings(BaseSettings):
         description="host:port of a running Kafka cluster; unset: the local broker under var/",
     )
     kafka_version: str = Field(default="4.1.1", description="Apache Kafka version the local broker runs")
-    kafka_port: int = Field(default=9092, description="local broker's client port (controller: +1)")
+    kafka_port: int = Field(default=9092, ge=1, le=65535,
+                            description="local broker's client port (controller: +1)")
     kafka_heap: str = Field(default="512m", description="local broker's JVM heap")
     var_dir: Path = Field(default=Path("var"), description="local state: broker data, blobs, database")
     cache_dir: Path = Field(
@@ -34,14 +36,15 @@ class Settings(BaseSettings):
     max_record_bytes: int = Field(
         default=512 * 1024, description="bodies beyond this go to the blob store; Kafka carries a reference"
     )
-    connect_retries: int = Field(default=5, description="tries to reach the broker at start-up")
+    connect_retries: int = Field(default=5, ge=1, description="tries to reach the broker at start-up")
 
     # Routing
     taxonomy: Path | None = Field(
         default=None, description="the council's department taxonomy (TOML); unset: classifiers/taxonomy.toml"
     )
 
-    metrics_port: int = Field(default=9464, description="'frontdoor route' Prometheus metrics port (0: off)")
+    metrics_port: int = Field(default=9464, ge=0, le=65535,
+                              description="'frontdoor route' Prometheus metrics port (0: off)")
 
     # Storage
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; unset: SQLite under var/")
@@ -56,7 +59,7 @@ class Settings(BaseSettings):
     )
     smtp_max_bytes: int = Field(default=35 * 1024 * 1024, description="largest mail SMTP accepts (552 above)")
     smtp_host: str = Field(default="127.0.0.1", description="address 'frontdoor smtp' listens on")
-    smtp_port: int = Field(default=8025, description="port 'frontdoor smtp' listens on")
+    smtp_port: int = Field(default=8025, ge=1, le=65535, description="port 'frontdoor smtp' listens on")
     smtp_tls_cert: Path | None = Field(default=None, description="PEM certificate: offer STARTTLS")
     smtp_tls_key: Path | None = Field(default=None, description="PEM private key for smtp_tls_cert")
     imap_config: Path | None = Field(
@@ -65,7 +68,7 @@ class Settings(BaseSettings):
 
     # Web front (web/): Twilio webhooks, the contact form, the JSON API
     web_host: str = Field(default="127.0.0.1", description="address 'frontdoor web' listens on")
-    web_port: int = Field(default=8000, description="port 'frontdoor web' listens on")
+    web_port: int = Field(default=8000, ge=1, le=65535, description="port 'frontdoor web' listens on")
     twilio_account_sid: str = Field(default="", description="Twilio account SID (fetching MMS media)")
     web_secret: SecretStr = Field(
         default=SecretStr(""), description="signs the contact form's CSRF tokens; unset: random per process"
@@ -78,6 +81,25 @@ class Settings(BaseSettings):
     form_rate_window_s: int = Field(default=3600, description="the rate limit's window, in seconds")
     upload_max_bytes: int = Field(default=10 * 1024 * 1024, description="largest contact-form attachment")
     upload_max_files: int = Field(default=5, description="most attachments on one contact-form submission")
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # FRONTDOOR_KAFKA_BOOTSTRAP= (blank) means unset: the local broker
+        servers = [part.strip() for part in value.split(",")]
+        for server in servers:
+            host, _, port = server.rpartition(":")
+            if not host or "/" in server or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{server!r} is not host:port (e.g. kafka1:9092,kafka2:9092)")
+        return ",".join(servers)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL (e.g. https://contact.council.gov.uk)")
+        return value.rstrip("/")
 
     @field_validator("smtp_domains", mode="before")
     @classmethod

@@ -38,7 +38,11 @@ def connect(settings: Settings, *, start_local: bool = False) -> str:
         address = local_broker(settings).start()
     else:
         address = bootstrap(settings)
-    wait_for_broker(address, retries=settings.connect_retries)
+    if settings.kafka_bootstrap:
+        remedy = "check that the cluster FRONTDOOR_KAFKA_BOOTSTRAP names is running and reachable from here"
+    else:
+        remedy = "start it with 'frontdoor kafka start' or set FRONTDOOR_KAFKA_BOOTSTRAP to a running cluster"
+    wait_for_broker(address, retries=settings.connect_retries, remedy=remedy)
     ensure_topics(address, CORE_TOPICS)
     return address
 

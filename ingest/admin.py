@@ -41,7 +41,9 @@ def broker_answers(bootstrap: str, timeout_s: float = 3.0) -> bool:
         admin.close()
 
 
-def wait_for_broker(bootstrap: str, retries: int = 5, first_delay_s: float = 0.5) -> None:
+def wait_for_broker(bootstrap: str, retries: int = 5, first_delay_s: float = 0.5, *,
+                    remedy: str = "start one with 'frontdoor kafka start' or set FRONTDOOR_KAFKA_BOOTSTRAP "
+                                  "to a running cluster") -> None:
     """Retry with exponential backoff, then fail with a message that says what to do."""
     delay = first_delay_s
     for attempt in range(1, retries + 1):
@@ -52,10 +54,7 @@ def wait_for_broker(bootstrap: str, retries: int = 5, first_delay_s: float = 0.5
                         bootstrap, attempt, retries, delay)
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
-    raise BrokerUnavailableError(
-        f"no Kafka broker answers at {bootstrap} after {retries} tries: start one with "
-        "'frontdoor kafka start' or set FRONTDOOR_KAFKA_BOOTSTRAP to a running cluster"
-    )
+    raise BrokerUnavailableError(f"no Kafka broker answers at {bootstrap} after {retries} tries: {remedy}")
 
 
 def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float = 15.0) -> list[str]:

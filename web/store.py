@@ -36,9 +36,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 
+from frontdoor.errors import OperatorError
 from schemas.reference import new_reference
 
 metadata = MetaData()
@@ -149,13 +150,26 @@ class IntakeStore:
         if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise OperatorError(f"cannot create the database directory for {path}: {exc.strerror}") \
+                        from None
             connect_args = {"check_same_thread": False, "timeout": 30}
-        engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
-        if url.startswith("sqlite"):
-            event.listen(engine, "connect", _sqlite_pragmas)
-        store = cls(engine)
-        store.create()
+        shown = make_url(url).render_as_string(hide_password=True) if "://" in url else url
+        try:
+            engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+            if url.startswith("sqlite"):
+                event.listen(engine, "connect", _sqlite_pragmas)
+            store = cls(engine)
+            store.create()
+        except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+            raise OperatorError(f"FRONTDOOR_DATABASE_URL={shown} is not a database URL SQLAlchemy can use "
+                                f"({exc.__class__.__name__}): e.g. postgresql+psycopg://user:pw@host/db") \
+                from None
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise OperatorError(f"cannot open the database {shown}: {reason}") from None
         return store
 
     def create(self) -> None:

@@ -59,8 +59,11 @@ def test_broker_down_at_start_retries_with_backoff_then_says_what_to_do(tmp_path
     assert sum("retrying in" in line for line in lines) == 2  # tries 1 and 2 back off, 3 gives up
     assert "retrying in 0.5s" in lines[0] and "retrying in 1.0s" in lines[1]
     assert lines[-1].startswith("frontdoor: no Kafka broker answers")
-    assert "frontdoor kafka start" in lines[-1]
+    assert "the cluster FRONTDOOR_KAFKA_BOOTSTRAP names is running" in lines[-1]  # not "start one"
     assert "Traceback" not in result.stderr
+    # 'kafka start' is what scripts wait on: with a configured cluster it must answer, or fail
+    started = frontdoor("kafka", "start", env={**env, "FRONTDOOR_CONNECT_RETRIES": "1"}, check=False)
+    assert started.returncode == 3 and "no Kafka broker answers" in started.stderr
 
 
 def test_bad_configuration_is_one_line(tmp_path: Path) -> None:
@@ -102,3 +105,20 @@ def test_cluster_ids_never_look_like_an_option() -> None:
     ids = [_kafka_uuid() for _ in range(5000)]  # about 78 would start with "-" by chance
     assert not any(i.startswith("-") for i in ids)
     assert all(len(i) == 22 for i in ids) and len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("FRONTDOOR_KAFKA_BOOTSTRAP", "http://127.0.0.1:9092", "is not host:port"),
+    ("FRONTDOOR_KAFKA_BOOTSTRAP", "127.0.0.1:notaport", "is not host:port"),
+    ("FRONTDOOR_CONNECT_RETRIES", "-1", "connect_retries"),
+    ("FRONTDOOR_PUBLIC_URL", "contact.council.gov.uk", "is not an http(s) URL"),
+    ("FRONTDOOR_WEB_PORT", "99999", "web_port"),
+])
+def test_malformed_settings_are_named_not_mistaken_for_a_down_broker(
+    tmp_path: Path, variable: str, value: str, says: str
+) -> None:
+    env = {**os.environ, "FRONTDOOR_VAR_DIR": str(tmp_path), variable: value}
+    result = frontdoor("kafka", "status", env=env, check=False)
+    assert result.returncode == 2
+    assert "bad configuration" in result.stderr and says in result.stderr
+    assert "Traceback" not in result.stderr and "no Kafka broker answers" not in result.stderr
