@@ -134,11 +134,17 @@ def load_classifier(version: str | None = None, model_dir: Path | None = None, *
 
     if model_dir is not None and (model_dir / CARD).is_file():
         return SpacyClassifier(model_dir, explain=explain)
-    if model_dir is not None and not ((model_dir / CURRENT).is_file() or any(model_dir.glob(f"*/{CARD}"))):
-        raise OperatorError(f"{model_dir} is neither a model (no {CARD}) nor a model registry: "
-                            "give the directory 'frontdoor train --out' wrote")
     registry = ModelRegistry(model_dir if model_dir is not None else default_root())
     return SpacyClassifier(registry.path_for(version), explain=explain)
+
+
+def check_model_path(path: Path) -> Path:
+    """A ``--model`` the operator typed: a model directory or a registry root, never a typo that
+    would silently fall back to the shipped model."""
+    if not ((path / CARD).is_file() or (path / CURRENT).is_file() or any(path.glob(f"*/{CARD}"))):
+        raise OperatorError(f"{path} is neither a model (no {CARD}) nor a model registry: "
+                            "give the directory 'frontdoor train --out' wrote")
+    return path
 
 
 def _read_card(path: Path) -> dict[str, Any]:

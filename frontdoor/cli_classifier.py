@@ -97,9 +97,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     ) -> None:
         """Score a model on labelled data: accuracy, macro-F1, per-class figures, confusion."""
+        from classifiers.registry import check_model_path
         from classifiers.workflows import evaluate_model
 
-        result = evaluate_model(data, text_col, label_col, model=model, version=version)
+        result = evaluate_model(data, text_col, label_col, model=model and check_model_path(model),
+                                version=version)
         if as_json:
             typer.echo(json.dumps(result))
             return
@@ -117,7 +119,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         version: Annotated[str | None, typer.Option("--version", help="Registered model version.")] = None,
     ) -> None:
         """Classify one enquiry and print the prediction as JSON."""
-        from classifiers.registry import load_classifier
+        from classifiers.registry import check_model_path, load_classifier
         from classifiers.spacy_classifier import SpacyClassifier
         from classifiers.text import prepare
 
@@ -125,7 +127,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             from frontdoor.errors import OperatorError
 
             raise OperatorError("nothing to classify: give the enquiry's text")
-        classifier = load_classifier(version, model)
+        classifier = load_classifier(version, model and check_model_path(model))
         if subject and isinstance(classifier, SpacyClassifier):
             prediction = classifier.classify_text(prepare(subject, text))
         else:

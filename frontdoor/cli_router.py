@@ -96,6 +96,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         end_ms = parse_time(end) if end else None
         if end_ms is not None and end_ms < start_ms:
             raise OperatorError("--to is before --from")
+        if start_ms > parse_time("now"):
+            raise OperatorError("--from is in the future: nothing has arrived there yet")
         address = wiring.connect(settings)
         source = wiring.model_source(settings)
         router = Router(source.load(model), wiring.routing_policy(load_taxonomy(settings.taxonomy)),

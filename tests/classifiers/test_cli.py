@@ -116,3 +116,9 @@ def test_classify_needs_some_text(cli_env: dict[str, str]) -> None:
 def test_a_message_without_words_goes_to_triage_as_general() -> None:
     prediction = load_classifier(model_dir=SHIPPED_ROOT).classify_text("📷 ")
     assert prediction.needs_triage and prediction.enquiry_type == "general"
+
+
+def test_a_mistyped_model_path_is_an_error_not_the_shipped_model(tmp_path: Path,
+                                                                 cli_env: dict[str, str]) -> None:
+    result = frontdoor("classify", "--model", str(tmp_path / "typo"), "bins", env=cli_env, check=False)
+    assert result.returncode == 2 and "neither a model" in result.stderr

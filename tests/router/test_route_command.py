@@ -59,3 +59,5 @@ def test_route_then_shadow_replay_with_the_shipped_model(kafka: KafkaHandle, tmp
 
     bad = frontdoor("replay", "--from", "last tuesday", "--model", "x", env=env, check=False)
     assert bad.returncode == 2 and "cannot read the time" in bad.stderr and "Traceback" not in bad.stderr
+    future = frontdoor("replay", "--from", "2099-01-01", "--model", "x", env=env, check=False)
+    assert future.returncode == 2 and "in the future" in future.stderr
