@@ -19,7 +19,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
@@ -30,6 +30,23 @@ from ingest.errors import PoisonMessageError, PublishError
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Record], None]
+
+
+def polled_batches(consumer: KafkaConsumer, stopping: threading.Event,
+                   idle_timeout_s: float | None) -> Iterator[dict[TopicPartition, list[Record]]]:
+    """Each non-empty poll's records by partition, until ``stopping`` is set or nothing came
+    for ``idle_timeout_s`` (idle counts only once the group has given us partitions)."""
+    idle_since = time.monotonic()
+    while not stopping.is_set():
+        batch = consumer.poll(timeout_ms=200)
+        if not batch:
+            if not consumer.assignment():
+                idle_since = time.monotonic()
+            elif idle_timeout_s is not None and time.monotonic() - idle_since > idle_timeout_s:
+                return
+            continue
+        idle_since = time.monotonic()
+        yield {tp: [to_record(r) for r in rows] for tp, rows in batch.items()}
 
 
 class ConsumerLoop:
@@ -85,20 +102,11 @@ class ConsumerLoop:
     def run(self, *, max_records: int | None = None, idle_timeout_s: float | None = None) -> int:
         """Consume until stopped (or ``max_records`` handled, or idle for ``idle_timeout_s``)."""
         self._consumer.subscribe(self.topics)
-        idle_since = time.monotonic()
         try:
-            while not self._stopping.is_set():
-                batch = self._consumer.poll(timeout_ms=200)
-                if not batch:
-                    if not self._consumer.assignment():
-                        idle_since = time.monotonic()  # idle counts only once we own partitions
-                    elif idle_timeout_s is not None and time.monotonic() - idle_since > idle_timeout_s:
-                        break
-                    continue
-                idle_since = time.monotonic()
+            for batch in polled_batches(self._consumer, self._stopping, idle_timeout_s):
                 commits: dict[TopicPartition, OffsetAndMetadata] = {}
-                for tp, rows in batch.items():
-                    done = self._handle_partition(tp, [to_record(r) for r in rows])
+                for tp, records in batch.items():
+                    done = self._handle_partition(tp, records)
                     if done is not None:
                         commits[tp] = OffsetAndMetadata(done + 1, "", -1)
                     if self._stopping.is_set():

@@ -26,7 +26,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from ingest.bus import Record, dead_letter_headers, to_record
+from ingest.bus import Record, dead_letter_headers
+from ingest.consumer import polled_batches
 from ingest.errors import PoisonMessageError
 from schemas.topics import DLQ
 
@@ -136,19 +137,9 @@ class TransactionalLoop:
 
     def run(self, *, max_records: int | None = None, idle_timeout_s: float | None = None) -> int:
         self._consumer.subscribe(self.topics)
-        idle_since = time.monotonic()
         try:
-            while not self._stopping.is_set():
-                batch = self._consumer.poll(timeout_ms=200)
-                if not batch:
-                    if not self._consumer.assignment():
-                        idle_since = time.monotonic()
-                    elif idle_timeout_s is not None and time.monotonic() - idle_since > idle_timeout_s:
-                        break
-                    continue
-                idle_since = time.monotonic()
-                records = {tp: [to_record(r) for r in rows] for tp, rows in batch.items()}
-                self._process(records)
+            for batch in polled_batches(self._consumer, self._stopping, idle_timeout_s):
+                self._process(batch)
                 if max_records is not None and self.processed + self.dead_lettered >= max_records:
                     break
         finally:

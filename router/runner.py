@@ -44,10 +44,8 @@ class RunStats:
 
 
 def router_topic_specs(topics: RouterTopics, departments: Sequence[str]) -> list[TopicSpec]:
-    prefix = topics.inbound[: -len("frontdoor.inbound")]
-    specs = [TopicSpec(prefix + spec.name, spec.partitions, spec.key, spec.retention_ms, spec.purpose)
-             for spec in (*CORE_TOPICS, *department_topics(tuple(departments)))]
-    return specs
+    return [TopicSpec(topics.prefix + spec.name, spec.partitions, spec.key, spec.retention_ms, spec.purpose)
+            for spec in (*CORE_TOPICS, *department_topics(tuple(departments)))]
 
 
 class RouterProcess:

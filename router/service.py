@@ -33,12 +33,12 @@ class RouterTopics:
     events: str = EVENTS
     shadow: str = SHADOW
     department_prefix: str = DEPARTMENT_PREFIX
+    prefix: str = ""  # what every name above starts with
 
     @classmethod
     def prefixed(cls, prefix: str) -> RouterTopics:
-        base = cls()
-        return cls(*(prefix + name for name in (base.inbound, base.triage, base.dlq, base.events,
-                                                 base.shadow, base.department_prefix)))
+        return cls(inbound=prefix + INBOUND, triage=prefix + TRIAGE, dlq=prefix + DLQ, events=prefix + EVENTS,
+                   shadow=prefix + SHADOW, department_prefix=prefix + DEPARTMENT_PREFIX, prefix=prefix)
 
     def department(self, department_id: str) -> str:
         return self.department_prefix + department_id

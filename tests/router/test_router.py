@@ -83,7 +83,7 @@ def test_kill_9_mid_batch_then_restart_routes_each_message_exactly_once(
     kafka: KafkaHandle, tmp_path: Path
 ) -> None:
     topics = RouterTopics.prefixed(_prefix())
-    prefix = topics.inbound[: -len("frontdoor.inbound")]
+    prefix = topics.prefix
     crashed = _worker(kafka, prefix, "router-a", "37")
     time.sleep(0.5)
     ids = _publish(kafka, topics, FilesystemBlobStore(tmp_path), 100)
@@ -99,7 +99,7 @@ def test_kill_9_mid_batch_then_restart_routes_each_message_exactly_once(
 
 def test_a_router_dying_in_a_rebalance_loses_and_doubles_nothing(kafka: KafkaHandle, tmp_path: Path) -> None:
     topics = RouterTopics.prefixed(_prefix())
-    prefix = topics.inbound[: -len("frontdoor.inbound")]
+    prefix = topics.prefix
     ids = _publish(kafka, topics, FilesystemBlobStore(tmp_path), 240)
     survivor = _worker(kafka, prefix, "router-b1", idle_s="15")
     dying = _worker(kafka, prefix, "router-b2", "50")  # joins, takes partitions, dies mid-batch

@@ -128,13 +128,16 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A throw-away PostgreSQL from Debian's packages (initdb + pg_ctl), run as the postgres user."""
+    import glob
     import os
     import shutil
     import subprocess
     import tempfile
 
-    initdb = shutil.which("initdb") or "/usr/lib/postgresql/15/bin/initdb"
-    pg_ctl = shutil.which("pg_ctl") or "/usr/lib/postgresql/15/bin/pg_ctl"
+    debian = sorted(glob.glob("/usr/lib/postgresql/*/bin"))  # Debian keeps them off PATH
+    bindir = debian[-1] if debian else "/usr/lib/postgresql/bin"
+    initdb = shutil.which("initdb") or f"{bindir}/initdb"
+    pg_ctl = shutil.which("pg_ctl") or f"{bindir}/pg_ctl"
     if not os.path.exists(initdb):
         pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
     root = Path(tempfile.mkdtemp(prefix="fd-pg-"))
