@@ -62,8 +62,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from router.service import RouterTopics
 
         settings = load_settings()
-        address = wiring.connect(settings)
         taxonomy = load_taxonomy(settings.taxonomy)
+        if model:
+            wiring.model_registry(settings).path_for(model)  # a mistyped version fails before Kafka is asked
+        address = wiring.connect(settings)
         process = RouterProcess(
             address, wiring.model_source(settings), wiring.routing_policy(taxonomy), taxonomy.ids,
             topics=RouterTopics.prefixed(topic_prefix), group_id=topic_prefix + group,
@@ -98,10 +100,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             raise OperatorError("--to is before --from")
         if start_ms > parse_time("now"):
             raise OperatorError("--from is in the future: nothing has arrived there yet")
-        address = wiring.connect(settings)
-        source = wiring.model_source(settings)
-        router = Router(source.load(model), wiring.routing_policy(load_taxonomy(settings.taxonomy)),
+        router = Router(wiring.model_source(settings).load(model),
+                        wiring.routing_policy(load_taxonomy(settings.taxonomy)),
                         RouterTopics.prefixed(topic_prefix))
+        address = wiring.connect(settings)
         report = replay(address, router, start_ms=start_ms, end_ms=end_ms, shadow=shadow)
         typer.echo(json.dumps(report.as_dict()))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 
@@ -61,3 +62,16 @@ def test_route_then_shadow_replay_with_the_shipped_model(kafka: KafkaHandle, tmp
     assert bad.returncode == 2 and "cannot read the time" in bad.stderr and "Traceback" not in bad.stderr
     future = frontdoor("replay", "--from", "2099-01-01", "--model", "x", env=env, check=False)
     assert future.returncode == 2 and "in the future" in future.stderr
+
+
+@pytest.mark.parametrize("command", [["route", "--model", "20990101-typo"],
+                                     ["replay", "--from", "1h", "--model", "20990101-typo"]])
+def test_a_mistyped_model_version_is_named_before_any_broker_is_asked(
+    command: list[str], tmp_path: Path
+) -> None:
+    # Nothing listens on port 1: had the command gone to Kafka first, it would name the broker.
+    env = {**os.environ, "FRONTDOOR_KAFKA_BOOTSTRAP": "127.0.0.1:1", "FRONTDOOR_CONNECT_RETRIES": "1",
+           "FRONTDOOR_VAR_DIR": str(tmp_path)}
+    result = frontdoor(*command, env=env, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "no model version '20990101-typo'" in result.stderr and "Kafka" not in result.stderr
