@@ -177,7 +177,8 @@ def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 10.0,
                expect: int | None = None, isolation_level: str = "read_uncommitted") -> list[Record]:
     """Every record of ``topic`` from the beginning (no consumer group, nothing committed).
 
-    Stops when ``expect`` records were read or nothing new arrived within ``timeout_s``.
+    Stops when ``expect`` records were read (without ``expect``: when every partition's end at
+    the start was reached), or at the latest after ``timeout_s``.
     """
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                              group_id=None, isolation_level=isolation_level,

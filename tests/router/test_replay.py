@@ -58,7 +58,7 @@ def test_shadow_then_live_replay(kafka: KafkaHandle, tmp_path: Path) -> None:
     assert {r.message.id for r in routed} <= set(ids) and not {r.message.id for r in routed} & set(later)
     assert all(r.routing.replayed and r.routing.model_version == "kw-2" for r in routed)
     events = [RoutingEvent.model_validate_json(r.value or b"")
-              for r in read_topic(kafka.bootstrap, topics.events, timeout_s=5)]
+              for r in read_topic(kafka.bootstrap, topics.events, timeout_s=15)]
     rerouted = [e for e in events if e.kind == "rerouted"]
     assert len(rerouted) == 10
     assert all(e.previous_departments == ["waste"] and e.departments == ["customer_services"]
@@ -73,5 +73,5 @@ def test_shadow_then_live_replay(kafka: KafkaHandle, tmp_path: Path) -> None:
 def _routed_ids(kafka: KafkaHandle, topics: RouterTopics) -> Counter[str]:
     counts: Counter[str] = Counter()
     for department in DEPARTMENTS:
-        counts[department] = len(read_topic(kafka.bootstrap, topics.department(department), timeout_s=2))
+        counts[department] = len(read_topic(kafka.bootstrap, topics.department(department), timeout_s=15))
     return counts

@@ -47,7 +47,7 @@ def test_route_then_shadow_replay_with_the_shipped_model(kafka: KafkaHandle, tmp
     stats = json.loads(routed.stdout.strip().splitlines()[-1])
     assert stats["processed"] == len(ENQUIRIES)
     for text, department in ENQUIRIES.items():
-        records = read_topic(kafka.bootstrap, topics.department(department), timeout_s=3,
+        records = read_topic(kafka.bootstrap, topics.department(department), timeout_s=15,
                              isolation_level="read_committed")
         texts = {RoutedMessage.model_validate_json(r.value or b"").message.body_text for r in records}
         assert text in texts, f"{text!r} was not routed to {department}"

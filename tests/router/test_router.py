@@ -52,10 +52,12 @@ def _publish(kafka: KafkaHandle, topics: RouterTopics, blobs: FilesystemBlobStor
     return ids
 
 
-def _routed(kafka: KafkaHandle, topics: RouterTopics) -> list[RoutedMessage]:
+def _routed(kafka: KafkaHandle, topics: RouterTopics, timeout_s: float = 15) -> list[RoutedMessage]:
+    # Reading stops at each topic's end; the timeout only bounds a read that cannot get there
+    # (a killed router's transaction still open), so a slow machine gets a generous one.
     found: list[Record] = []
     for topic in [topics.department(d) for d in DEPARTMENTS] + [topics.triage]:
-        found += read_topic(kafka.bootstrap, topic, timeout_s=3, isolation_level="read_committed")
+        found += read_topic(kafka.bootstrap, topic, timeout_s=timeout_s, isolation_level="read_committed")
     return [RoutedMessage.model_validate_json(r.value or b"") for r in found]
 
 
@@ -89,7 +91,7 @@ def test_kill_9_mid_batch_then_restart_routes_each_message_exactly_once(
     ids = _publish(kafka, topics, FilesystemBlobStore(tmp_path), 100)
     crashed.communicate(timeout=120)
     assert crashed.returncode == 9
-    visible = _routed(kafka, topics)
+    visible = _routed(kafka, topics, timeout_s=3)
     assert len(visible) < 100  # the crash really was mid-stream
     restarted = _worker(kafka, prefix, "router-a")
     out, err = restarted.communicate(timeout=180)
