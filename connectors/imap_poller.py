@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientError, LoginError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from connectors.base import Publisher, PublishError
@@ -66,6 +66,9 @@ class MailboxConfig(BaseModel):
     password_env: str | None = None  # read the password from this environment variable
     oauth2_token: SecretStr | None = None  # XOAUTH2 bearer token
     oauth2_token_env: str | None = None
+    # Read again at every login: a token refresher rewrites it (atomically) before the
+    # provider's hour-long tokens expire, and the poller picks the new one up on reconnect.
+    oauth2_token_file: Path | None = None
     folder: str = "INBOX"
     department: str | None = None  # department_hint on every message from this mailbox
     after: Literal["move", "flag"] = "move"
@@ -76,9 +79,10 @@ class MailboxConfig(BaseModel):
 
     @model_validator(mode="after")
     def _credentials(self) -> MailboxConfig:
-        if not (self.password or self.password_env or self.oauth2_token or self.oauth2_token_env):
-            raise ValueError(f"mailbox {self.name!r} needs password, password_env, oauth2_token "
-                             "or oauth2_token_env")
+        if not (self.password or self.password_env or self.oauth2_token or self.oauth2_token_env
+                or self.oauth2_token_file):
+            raise ValueError(f"mailbox {self.name!r} needs password, password_env, oauth2_token, "
+                             "oauth2_token_env or oauth2_token_file")
         return self
 
     @property
@@ -100,6 +104,16 @@ class MailboxConfig(BaseModel):
             return "oauth2", self.oauth2_token.get_secret_value()
         if self.oauth2_token_env:
             return "oauth2", env(self.oauth2_token_env)
+        if self.oauth2_token_file:
+            try:
+                token = self.oauth2_token_file.read_text("utf-8").strip()
+            except OSError as exc:
+                raise ImapConfigError(f"mailbox {self.name!r}: cannot read oauth2_token_file "
+                                      f"{self.oauth2_token_file}: {exc.strerror}") from None
+            if not token:
+                raise ImapConfigError(f"mailbox {self.name!r}: oauth2_token_file {self.oauth2_token_file} "
+                                      "is empty")
+            return "oauth2", token
         if self.password:
             return "password", self.password.get_secret_value()
         return "password", env(self.password_env or "")
@@ -228,6 +242,10 @@ class _Mailbox:
         self.client = None
         self.backoff = min(max(self.backoff * 2, 1.0), 60.0)
         self.retry_at = time.monotonic() + self.backoff
+        if isinstance(error, LoginError):
+            log.warning("imap %s: login refused for %s (%s): check its password or token; "
+                        "trying again in %.0f s", self.name, self.config.user, error, self.backoff)
+            return
         log.warning("imap %s: connection lost (%s: %s); reconnecting in %.0f s",
                     self.name, error.__class__.__name__, error, self.backoff)
 

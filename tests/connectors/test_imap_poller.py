@@ -8,13 +8,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
 
 from connectors.email_state import ImapStateStore
 from connectors.imap_poller import ImapConfig, ImapConfigError, ImapPoller, load_imap_config
@@ -23,7 +26,7 @@ from ingest.errors import BrokerUnavailableError
 from schemas.blobs import FilesystemBlobStore
 from schemas.inbound import InboundMessage
 from tests.conftest import ROOT, KafkaHandle
-from tests.dovecot import DovecotServer, dovecot_available
+from tests.dovecot import PASSWORD, DovecotServer, dovecot_available
 
 pytestmark = [
     pytest.mark.imap,
@@ -296,6 +299,103 @@ def test_mail_that_cannot_become_a_message_goes_to_the_error_folder(
     assert [m.subject for m in messages(kafka, fresh_topic)] == ["A good one"]
 
 
+def wait_for_log(server: DovecotServer, text: str, timeout_s: float = 5.0) -> str:
+    """Dovecot's log, once it has ``text`` (its log process writes a moment later)."""
+    deadline = time.monotonic() + timeout_s
+    while text not in (log := server.log()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return log
+
+
+@pytest.mark.parametrize("via", ["oauth2_token", "oauth2_token_env"])
+def test_mailbox_with_an_oauth2_token_logs_in_with_xoauth2_streams_once_and_moves(
+        dovecot: DovecotServer, harness_factory: Any, kafka: KafkaHandle, fresh_topic: str,
+        monkeypatch: pytest.MonkeyPatch, via: str) -> None:
+    token = dovecot.issue_token("waste")
+    if via == "oauth2_token_env":
+        monkeypatch.setenv("FRONTDOOR_TEST_WASTE_IMAP_TOKEN", token)
+        box: dict[str, Any] = {"oauth2_token_env": "FRONTDOOR_TEST_WASTE_IMAP_TOKEN"}
+    else:
+        box = {"oauth2_token": token}
+    dovecot.append("waste", email("Bin not collected on Elm Street"))
+    dovecot.append("waste", email("Recycling box stolen"))
+    cfg = config(dovecot, ["waste"], box=box)
+    assert cfg.mailboxes[0].password is None  # the token is the only credential
+
+    poller = harness_factory(cfg).poller()
+    assert poller.poll_once() == 2
+    assert poller.poll_once() == 0  # nothing read twice
+
+    got = messages(kafka, fresh_topic)
+    assert sorted(m.subject or "" for m in got) == ["Bin not collected on Elm Street",
+                                                    "Recycling box stolen"]
+    assert {m.source.department_hint for m in got} == {"waste"}
+    assert dovecot.count("waste") == 0 and dovecot.count("waste", PROCESSED) == 2
+    assert token in dovecot.idp.introspected  # Dovecot had the identity provider check it
+    assert "Login: user=<waste>, method=XOAUTH2" in wait_for_log(dovecot, "method=XOAUTH2")
+
+
+def test_revoked_oauth2_token_is_a_logged_login_failure_until_the_token_file_is_refreshed(
+        dovecot: DovecotServer, harness_factory: Any, kafka: KafkaHandle, fresh_topic: str,
+        caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    token_file = tmp_path / "waste.token"
+    token = dovecot.issue_token("waste")
+    token_file.write_text(token + "\n")
+    dovecot.append("waste", email("Noisy neighbours every night"))
+    poller = harness_factory(config(dovecot, ["waste"], box={"oauth2_token_file": str(token_file)})).poller()
+    dovecot.revoke_token(token)  # expired, or the tenant admin withdrew the app's consent
+
+    with caplog.at_level(logging.WARNING, logger="connectors.imap_poller"):
+        assert poller.poll_once() == 0  # no exception: the poller keeps running
+        time.sleep(1.2)  # the first retry is due after 1 s
+        assert poller.poll_once() == 0
+    refused = [r.getMessage() for r in caplog.records if "login refused" in r.getMessage()]
+    assert refused == [
+        "imap waste@council.example.gov.uk: login refused for waste ([AUTHENTICATIONFAILED] "
+        f"Authentication failed.): check its password or token; trying again in {n} s" for n in (1, 2)]
+    assert all(r.levelno == logging.WARNING and r.exc_info is None for r in caplog.records)
+    assert "Provided token is not valid" in wait_for_log(dovecot, "Provided token is not valid")
+    assert messages(kafka, fresh_topic) == []
+    assert dovecot.count("waste") == 1 and dovecot.count("waste", PROCESSED) == 0
+
+    # A token refresher writes a new token: the same poller picks it up at its next login.
+    token_file.write_text(dovecot.issue_token("waste"))
+    time.sleep(2.2)  # the second retry is due after 2 s
+    assert poller.poll_once() == 1
+    poller.close()
+    assert [m.subject for m in messages(kafka, fresh_topic)] == ["Noisy neighbours every night"]
+    assert dovecot.count("waste") == 0 and dovecot.count("waste", PROCESSED) == 1
+
+
+def test_the_test_dovecot_takes_tokens_only_as_tokens_and_passwords_only_as_passwords(
+        dovecot: DovecotServer) -> None:
+    token = dovecot.issue_token("waste")
+
+    def logs_in(login: Callable[[IMAPClient], object]) -> bool:
+        client = IMAPClient(dovecot.host, port=dovecot.port, ssl=False, timeout=10)
+        try:
+            login(client)
+        except LoginError:
+            return False
+        finally:
+            client.shutdown()
+        return True
+
+    attempts: list[Callable[[IMAPClient], object]] = [
+        lambda c: c.oauth2_login("waste", token),  # XOAUTH2
+        lambda c: c.oauthbearer_login("waste", token),  # OAUTHBEARER
+        lambda c: c.login("waste", PASSWORD),
+        lambda c: c.login("waste", token),  # a token is no password
+        lambda c: c.oauth2_login("waste", PASSWORD),  # a password is no token
+        lambda c: c.oauth2_login("waste", dovecot.issue_token("housing")),  # someone else's
+    ]
+    with ThreadPoolExecutor(len(attempts)) as pool:  # each refusal takes Dovecot's 2 s delay
+        results = list(pool.map(logs_in, attempts))
+    assert results == [True, True, True, False, False, False]
+    assert PASSWORD in dovecot.idp.introspected and token in dovecot.idp.introspected
+    assert "Username 'waste' did not match 'housing'" in wait_for_log(dovecot, "did not match")
+
+
 def test_config_file_errors_say_what_to_fix(tmp_path: Path) -> None:
     path = tmp_path / "imap.toml"
     path.write_text('[defaults]\nhost = "imap.example"\n\n[[mailboxes]]\nname = "waste"\nuser = "w"\n')
@@ -308,3 +408,11 @@ def test_config_file_errors_say_what_to_fix(tmp_path: Path) -> None:
     assert cfg.mailboxes[0].effective_port == 993
     with pytest.raises(ImapConfigError, match="cannot read"):
         load_imap_config(tmp_path / "missing.toml")
+    path.write_text('[[mailboxes]]\nname = "waste@c"\nhost = "imap.example"\nuser = "w"\n'
+                    f'oauth2_token_file = "{tmp_path / "nowhere.token"}"\n')
+    mailbox = load_imap_config(path).mailboxes[0]
+    with pytest.raises(ImapConfigError, match="cannot read oauth2_token_file .*nowhere.token"):
+        mailbox.secret()
+    (tmp_path / "nowhere.token").write_text("\n")
+    with pytest.raises(ImapConfigError, match="is empty"):
+        mailbox.secret()
