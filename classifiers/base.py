@@ -27,7 +27,8 @@ class Prediction:
     """What the classifier thinks of one enquiry.
 
     ``scores`` are calibrated probabilities over every department in the taxonomy (they sum
-    to 1); ``confidence`` is the top one. ``threshold`` is that department's threshold from
+    to 1, less the share of any department the model knows but the taxonomy lacks, which is
+    never named); ``confidence`` is the top one. ``threshold`` is that department's threshold from
     the taxonomy config: below it the enquiry is for triage. ``also`` names other departments
     the text clearly involves too (several topics in one message).
     """

@@ -92,7 +92,7 @@ def load_examples(path: Path, text_col: str, label_col: str, *, type_col: str | 
                   subject_col: str | None = None) -> list[Example]:
     """Examples from ``path``; a missing text or label column is an operator error naming it."""
     rows = read_rows(path)
-    for col in (text_col, label_col):
+    for col in (text_col, label_col, *([subject_col] if subject_col else [])):
         if not any(col in row for row in rows):
             available = ", ".join(sorted({k for row in rows[:50] for k in row}))
             raise OperatorError(f"{path} has no column {col!r} (columns: {available})")
@@ -100,23 +100,24 @@ def load_examples(path: Path, text_col: str, label_col: str, *, type_col: str | 
     skipped = 0
     for row in rows:
         text, label = row.get(text_col), row.get(label_col)
-        if text is None or label is None or not str(text).strip() or not str(label).strip():
+        # a number, true/false or an object in the text field is a broken row, not an enquiry
+        if not isinstance(text, str) or label is None or not text.strip() or not str(label).strip():
             skipped += 1
             continue
         subject = row.get(subject_col) if subject_col else None
         kind = row.get(type_col) if type_col else None
         flag = row.get(safeguarding_col) if safeguarding_col else None
         examples.append(Example(
-            text=prepare(str(subject) if subject else None, str(text)),
+            text=prepare(str(subject) if subject else None, text),
             label=str(label).strip(),
             kind=str(kind).strip() if kind else None,
             safeguarding=_truthy(flag) if flag is not None and flag != "" else None,
         ))
     if not examples:
-        raise OperatorError(f"{path}: no row has both a {text_col!r} and a {label_col!r} value")
+        raise OperatorError(f"{path}: no row has both a {text_col!r} string and a {label_col!r} value")
     if skipped:
-        log.warning("%s: skipped %d of %d rows without both a %r and a %r value", path, skipped, len(rows),
-                    text_col, label_col)
+        log.warning("%s: skipped %d of %d rows without both a %r string and a %r value", path, skipped,
+                    len(rows), text_col, label_col)
     return examples
 
 

@@ -7,6 +7,7 @@ words, the same preparation the classifier uses at run time).
 
 from __future__ import annotations
 
+import difflib
 import json
 import ssl
 import tempfile
@@ -16,6 +17,7 @@ from pathlib import Path
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from classifiers.taxonomy import Taxonomy
 from classifiers.text import prepare
 from connectors.email_parser import EmailParseError, parse_email
 from frontdoor.errors import OperatorError
@@ -24,14 +26,20 @@ from schemas.blobs import FilesystemBlobStore
 BATCH = 100
 
 
-def parse_folder_map(pairs: list[str]) -> dict[str, str]:
-    """``["Bins=waste", "Roads/Potholes=highways"]`` → folder → department."""
+def parse_folder_map(pairs: list[str], taxonomy: Taxonomy | None = None) -> dict[str, str]:
+    """``["Bins=waste", "Roads/Potholes=highways"]`` → folder → department (one of ``taxonomy``'s)."""
     mapping: dict[str, str] = {}
     for pair in pairs:
         folder, sep, department = pair.rpartition("=")
         if not sep or not folder.strip() or not department.strip():
             raise OperatorError(f"--folder-map {pair!r}: write it as FOLDER=department")
-        mapping[folder.strip()] = department.strip()
+        department = department.strip()
+        if taxonomy is not None and department not in taxonomy:
+            close = difflib.get_close_matches(department, taxonomy.ids, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(taxonomy.ids)}"
+            raise OperatorError(f"--folder-map {pair!r}: {department!r} is not a department in the taxonomy "
+                                f"({taxonomy.source}); {hint}")
+        mapping[folder.strip()] = department
     if not mapping:
         raise OperatorError("give at least one --folder-map FOLDER=department")
     return mapping

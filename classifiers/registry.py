@@ -20,6 +20,7 @@ from frontdoor.errors import OperatorError
 
 SHIPPED_ROOT = Path(__file__).with_name("models")
 CARD = "model-card.json"
+DEPARTMENT = "department"
 CURRENT = "current"
 HISTORY = "history"
 
@@ -66,7 +67,7 @@ class ModelRegistry:
                             "run 'frontdoor train'")
 
     def path_for(self, version: str | None = None) -> Path:
-        wanted = version or self.current_version()
+        wanted = _plain_version(version) if version is not None else self.current_version()
         for base in (self.root, self.shipped):
             candidate = base / wanted
             if (candidate / CARD).is_file():
@@ -87,7 +88,8 @@ class ModelRegistry:
         return version
 
     def use(self, version: str) -> None:
-        self.path_for(version)  # must exist
+        """Make ``version`` current: a name the registry knows whose directory holds a whole model."""
+        check_model_dir(self.path_for(version))
         self.root.mkdir(parents=True, exist_ok=True)
         history = self._history()
         if not history or history[-1] != version:
@@ -147,10 +149,33 @@ def check_model_path(path: Path) -> Path:
     return path
 
 
+def check_model_dir(path: Path) -> Path:
+    """``path`` holds a loadable model's parts: a readable card and the department pipeline."""
+    card = _read_card(path / CARD)
+    labels = card.get("labels")
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        raise OperatorError(f"model card {path / CARD} has no list of labels: retrain with 'frontdoor train'")
+    if not (path / DEPARTMENT / "config.cfg").is_file():
+        raise OperatorError(f"{path} is not a whole model (no {DEPARTMENT}/ pipeline): retrain with "
+                            "'frontdoor train' or pick another version from 'frontdoor models list'")
+    return path
+
+
+def _plain_version(version: str) -> str:
+    """A version as ``models list`` shows it: a plain name, never a path."""
+    if not version.strip() or version in {".", ".."} or any(sep in version for sep in ("/", "\\", "\0")):
+        raise OperatorError(f"{version!r} is not a model version: give a name from 'frontdoor models list' "
+                            "(not a path)")
+    return version
+
+
 def _read_card(path: Path) -> dict[str, Any]:
     try:
         card = json.loads(path.read_text("utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise OperatorError(f"model card {path} is not UTF-8: retrain that model or remove its directory") \
+            from None
+    except (OSError, ValueError) as exc:
         raise OperatorError(f"cannot read model card {path}: {exc}") from None
     if not isinstance(card, dict) or "version" not in card:
         raise OperatorError(f"model card {path} has no version")

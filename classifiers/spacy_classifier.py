@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from frontdoor.errors import OperatorError
 from schemas.inbound import InboundMessage
 
 CARD = "model-card.json"
+log = logging.getLogger(__name__)
 _EXPLAIN_CANDIDATES = 12
 _EXPLAIN_WORDS = 3
 
@@ -30,7 +32,9 @@ class SpacyClassifier:
     (and a type textcat when the model has one).
 
     ``scores`` are temperature-scaled probabilities over the taxonomy's departments; the
-    threshold is the predicted department's, from the taxonomy. With ``explain`` the
+    threshold is the predicted department's, from the taxonomy. A department the model knows
+    but the taxonomy lacks is never named: its probability is left out, not shared among the
+    others, so such enquiries score lower and tend to go to triage. With ``explain`` the
     explanation names the words whose removal lowers the score most (occlusion), which costs
     one extra pass over a dozen variants of the text.
     """
@@ -49,15 +53,25 @@ class SpacyClassifier:
             raise OperatorError(f"{model_dir} is not a usable Frontdoor model ({exc}): train one with "
                                 "'frontdoor train' or pick another with 'frontdoor models use'") from None
         self.model_dir = model_dir
+        card: object = self.card
+        if not isinstance(card, dict) or "version" not in card or not isinstance(card.get("labels"), list):
+            raise OperatorError(f"{card_path} has no version or labels: retrain with 'frontdoor train'")
         self.version: str = str(self.card["version"])
-        self.labels: list[str] = list(self.card["labels"])
+        self.labels: list[str] = [str(label) for label in self.card["labels"]]
         self.type_labels: list[str] = list(self.card.get("type_labels", []))
         self.temperature = float(self.card.get("temperature", 1.0))
         self.guard_threshold = float(self.card.get("safeguarding_threshold") or 0.5)
         self.taxonomy = taxonomy or load_taxonomy()
         self.rules = rules or load_rules()
         self.explain = explain
-        self._departments = list(self.taxonomy.ids) + [lab for lab in self.labels if lab not in self.taxonomy]
+        self._departments = list(self.taxonomy.ids)
+        # the model's departments the router may name, in the model's order
+        self._routable = [lab for lab in self.labels if lab in self.taxonomy] or self._departments
+        unknown = [lab for lab in self.labels if lab not in self.taxonomy]
+        if unknown:
+            log.warning("model %s knows departments the taxonomy %s lacks (%s): they are never predicted and "
+                        "their enquiries tend to go to triage; retrain with 'frontdoor train'",
+                        self.version, self.taxonomy.source, ", ".join(unknown))
         self._stop_words = self.nlp.Defaults.stop_words
 
     def classify(self, message: InboundMessage) -> Prediction:
@@ -68,27 +82,29 @@ class SpacyClassifier:
         return self._predict(prepare(None, text))
 
     def department_scores(self, texts: list[str]) -> np.ndarray:
-        """Calibrated probabilities (rows over ``self.labels``) for prepared texts, in one batch."""
+        """Calibrated probabilities (rows over ``self.labels``) for prepared texts, in one batch;
+        labels the taxonomy lacks score 0, as they do in a prediction."""
         docs = self.nlp.pipe((model_text(t) for t in texts), batch_size=256)
         raw = np.array([[doc.cats.get(lab, 0.0) for lab in self.labels] for doc in docs], dtype=float)
-        return softmax_with_temperature(raw.reshape(len(texts), len(self.labels)), self.temperature)
+        probs = softmax_with_temperature(raw.reshape(len(texts), len(self.labels)), self.temperature)
+        return probs * np.array([lab in self.taxonomy for lab in self.labels], dtype=float)
 
     def _predict(self, text: str) -> Prediction:
         doc = self.nlp(model_text(text))
         raw = np.array([[doc.cats.get(lab, 0.0) for lab in self.labels]], dtype=float)
         probs = softmax_with_temperature(raw, self.temperature)[0]
-        by_label = dict(zip(self.labels, (float(p) for p in probs), strict=True))
+        by_label = {lab: float(p) for lab, p in zip(self.labels, probs, strict=True) if lab in self.taxonomy}
         scores = {dept: round(by_label.get(dept, 0.0), 6) for dept in self._departments}
-        best = max(self.labels, key=lambda lab: by_label[lab])
-        confidence = by_label[best]
-        threshold = self.taxonomy.threshold(best) if best in self.taxonomy else 0.5
+        best = max(self._routable, key=lambda dept: by_label.get(dept, 0.0))
+        confidence = by_label.get(best, 0.0)
+        threshold = self.taxonomy.threshold(best)
         also = tuple(d for d, p in sorted(by_label.items(), key=lambda kv: -kv[1])
                      if d != best and p >= self.taxonomy.also_threshold)
         kind, kind_reason = self._enquiry_type(text)
         fired = self.flags(text)
         reasons = [f"{best} {confidence:.2f}" + (f" below its threshold {threshold:.2f}: triage"
                                                   if confidence < threshold else "")]
-        if self.explain:
+        if self.explain and best in self.labels:
             reasons += self._top_words(doc, best)
         reasons.append(f"type {kind}: {kind_reason}")
         reasons += [f"flag {name}: {why}" for name, why in fired]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import re
@@ -14,6 +15,8 @@ from frontdoor.errors import OperatorError
 
 DEFAULT_TAXONOMY = Path(__file__).with_name("taxonomy.toml")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
+_TOP_KEYS = ("version", "default_threshold", "also_threshold", "departments")
+_DEPARTMENT_KEYS = ("description", "enquiries", "threshold")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,11 @@ def load_taxonomy(path: Path | str | None = None) -> Taxonomy:
         data = tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise OperatorError(f"taxonomy file {chosen} not found: point FRONTDOOR_TAXONOMY at a file") from None
+    except IsADirectoryError:
+        raise OperatorError(f"taxonomy file {chosen} is a directory: point FRONTDOOR_TAXONOMY at the .toml "
+                            "file") from None
+    except OSError as exc:
+        raise OperatorError(f"cannot read taxonomy file {chosen}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise OperatorError(f"taxonomy file {chosen} is not valid TOML: {exc}") from None
     return _parse(data, str(chosen), hashlib.sha256(raw).hexdigest())
@@ -65,6 +73,7 @@ def _parse(data: dict[str, object], source: str, digest: str) -> Taxonomy:
     def bad(why: str) -> OperatorError:
         return OperatorError(f"taxonomy {source}: {why}")
 
+    _check_keys(data, _TOP_KEYS, "", bad)
     version = data.get("version")
     if not isinstance(version, str) or not version:
         raise bad("needs a top-level version = \"...\" string")
@@ -79,18 +88,31 @@ def _parse(data: dict[str, object], source: str, digest: str) -> Taxonomy:
             raise bad(f"department id {dept_id!r} must be lower_snake_case")
         if not isinstance(spec, dict):
             raise bad(f"departments.{dept_id} must be a table")
+        _check_keys(spec, _DEPARTMENT_KEYS, f"departments.{dept_id}", bad)
+        description = spec.get("description")
+        if not isinstance(description, str) or not description.strip():
+            raise bad(f"departments.{dept_id} needs a description = \"...\" (what the department handles)")
         enquiries = spec.get("enquiries", [])
         if not isinstance(enquiries, list) or not all(isinstance(e, str) for e in enquiries):
             raise bad(f"departments.{dept_id}.enquiries must be a list of strings")
         departments.append(
             Department(
                 id=dept_id,
-                description=str(spec.get("description", "")),
+                description=description.strip(),
                 enquiries=tuple(enquiries),
                 threshold=_fraction(spec.get("threshold", default), f"departments.{dept_id}.threshold", bad),
             )
         )
     return Taxonomy(version, tuple(departments), also, source, digest)
+
+
+def _check_keys(table: dict[str, object], known: tuple[str, ...], where: str,
+                bad: Callable[[str], OperatorError]) -> None:
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"use {', '.join(known)}"
+            raise bad(f"unknown key {key!r}" + (f" in {where}" if where else "") + f": {hint}")
 
 
 def _fraction(value: object, name: str, bad: Callable[[str], OperatorError]) -> float:

@@ -52,8 +52,12 @@ def train_model(data: Path, text_col: str, label_col: str, *, out: Path | None, 
     department of the taxonomy and the data left a test part to score it on. Running routers
     load the current model within seconds, so a partial export must not become it silently."""
     say = progress or (lambda _msg: None)
+    if out is not None:
+        check_out(out)
     taxonomy = taxonomy or load_taxonomy()
     examples = load_examples(data, text_col, label_col, subject_col=subject_col)
+    held_all = (load_examples(holdout, text_col, label_col, subject_col=subject_col)
+                if holdout is not None else [])
     unknown = sorted({e.label for e in examples} - set(taxonomy.ids))
     if unknown:
         raise OperatorError(f"labels not in the taxonomy ({taxonomy.source}): {', '.join(unknown[:5])}; "
@@ -69,8 +73,7 @@ def train_model(data: Path, text_col: str, label_col: str, *, out: Path | None, 
     if parts.test:
         extra["test_rules"] = rule_figures(pipelines, parts.test, rules)
     if holdout is not None:
-        held = [e for e in load_examples(holdout, text_col, label_col, subject_col=subject_col)
-                if e.label in pipelines.labels]
+        held = [e for e in held_all if e.label in pipelines.labels]
         if held:
             extra["holdout"] = score(pipelines.department, pipelines.labels, held, pipelines.temperature)
             extra["holdout_rules"] = rule_figures(pipelines, held, rules)
@@ -100,6 +103,15 @@ def train_model(data: Path, text_col: str, label_col: str, *, out: Path | None, 
     registry.register(target, activate=activate)
     say(f"model {version} written to {target}" + (" and made current" if activate else ""))
     return card
+
+
+def check_out(out: Path) -> Path:
+    """``--out`` must be (or be able to become) a directory: checked before any slow work."""
+    existing = next(p for p in (out, *out.parents) if p.exists() or p == p.parent)
+    if not existing.is_dir():
+        where = "is a file" if existing == out else f"is inside {existing}, which is a file"
+        raise OperatorError(f"--out {out} {where}: give a directory for the model")
+    return out
 
 
 def rule_figures(pipelines: TrainedPipelines, examples: Sequence[Example], rules: RuleSet) -> dict[str, Any]:
@@ -164,6 +176,12 @@ def bench_classify(data: Path = SHIPPED_CORPUS, holdouts: dict[str, Path] | None
     config = dataclasses.replace(config or TrainConfig(), train_types=False)  # departments only
     examples = load_examples(data, "text", "department")
     parts = split(examples)
+    departments = {e.label for e in parts.train}
+    if len(departments) < 2 or not (parts.dev and parts.test):
+        raise OperatorError(
+            f"{data}: too little to bench ({len(departments)} department(s), {len(examples)} rows): needs "
+            "at least two departments and one with 6 or more different texts, so train, dev and test all "
+            "get some")
     held = {name: load_examples(path, "text", "department")
             for name, path in (holdouts or {}).items() if path.exists()}
     with threadpool_limits(1):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     from classifiers.training import TrainConfig
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
 ACTIVATE_HELP = "Make it current (default: only if it knows every department and has a test score)."
 ARCH_HELP = "tfidf2c (default), tfidf1c, tfidf1, bow1, bow2, bow3, ensemble, cnn"
 
@@ -31,8 +33,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         subject_col: Annotated[str | None, typer.Option("--subject-col", help="Subject column.")] = None,
         holdout: Annotated[Path | None, typer.Option("--holdout", help="Data to score only.")] = None,
         arch: Annotated[str, typer.Option("--arch", help=ARCH_HELP)] = "",
-        epochs: Annotated[int, typer.Option("--epochs", help="Most epochs; 0: default.")] = 0,
-        seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+        epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Most epochs (default 30).")] = (
+            None),
+        seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
         activate: Annotated[bool | None, typer.Option("--activate/--no-activate", help=ACTIVATE_HELP)] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the model card as JSON.")] = False,
     ) -> None:
@@ -56,11 +59,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         host: Annotated[str, typer.Option("--imap-host", help="IMAP server.")],
         user: Annotated[str, typer.Option("--imap-user", help="IMAP login.")],
         folder_map: Annotated[list[str], typer.Option("--folder-map", help="FOLDER=department (repeat).")],
-        port: Annotated[int, typer.Option("--imap-port", help="IMAP port.")] = 993,
+        port: Annotated[int, typer.Option("--imap-port", min=1, max=65535, help="IMAP port.")] = 993,
         password_env: Annotated[str, typer.Option("--password-env", help="Env var with the password.")] = (
             "FRONTDOOR_IMAP_PASSWORD"),  # noqa: S107 - the name of a variable, not a password
         tls: Annotated[bool, typer.Option("--tls/--no-tls", help="Implicit TLS (port 993).")] = True,
-        limit: Annotated[int, typer.Option("--limit", help="Newest N per folder; 0: all.")] = 0,
+        limit: Annotated[int, typer.Option("--limit", min=0, help="Newest N per folder; 0: all.")] = 0,
         out: Annotated[Path | None, typer.Option("--out", help="Model dir to write.")] = None,
         arch: Annotated[str, typer.Option("--arch", help=ARCH_HELP)] = "",
         activate: Annotated[bool | None, typer.Option("--activate/--no-activate", help=ACTIVATE_HELP)] = None,
@@ -71,19 +74,28 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         from classifiers.imap_export import export_imap, parse_folder_map
         from classifiers.registry import ModelRegistry, default_root
-        from classifiers.workflows import train_model
+        from classifiers.taxonomy import load_taxonomy
+        from classifiers.workflows import check_out, train_model
         from frontdoor.errors import OperatorError
 
+        if not password_env.strip():
+            raise OperatorError("--password-env needs the name of the environment variable holding the IMAP "
+                                "password (default FRONTDOOR_IMAP_PASSWORD)")
         password = os.environ.get(password_env)
         if not password:
             raise OperatorError(f"set {password_env} to the IMAP password (never given on the command line)")
-        mapping = parse_folder_map(folder_map)
+        # everything the operator typed is checked before connecting and downloading the mailboxes
+        taxonomy = load_taxonomy()
+        mapping = parse_folder_map(folder_map, taxonomy)
+        config = _config(arch, None, 0)
+        if out is not None:
+            check_out(out)
         echo = lambda line: typer.echo(line, err=True)  # noqa: E731
         with tempfile.TemporaryDirectory() as scratch:
             data = Path(scratch) / "imap-export.jsonl"
             export_imap(host, port, user, password, mapping, data, tls=tls, limit=limit, progress=echo)
             card = train_model(data, "text", "department", out=out, registry=ModelRegistry(default_root()),
-                               config=_config(arch, 0, 0), activate=activate, progress=echo)
+                               config=config, taxonomy=taxonomy, activate=activate, progress=echo)
         test = card["metrics"].get("test", {})
         typer.echo(f"{card['version']}: test accuracy {test.get('accuracy')} macro-F1 {test.get('macro_f1')}")
 
@@ -123,6 +135,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from classifiers.spacy_classifier import SpacyClassifier
         from classifiers.text import prepare
 
+        text, subject = _decodable(text), subject and _decodable(subject)
         if not (text.strip() or (subject or "").strip()):
             from frontdoor.errors import OperatorError
 
@@ -180,7 +193,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from classifiers.workflows import SHIPPED_CORPUS, SHIPPED_HOLDOUT, SHIPPED_HOLDOUT2, bench_classify
 
         holdouts = None if data else {"holdout": SHIPPED_HOLDOUT, "holdout2": SHIPPED_HOLDOUT2}
-        result = bench_classify(data or SHIPPED_CORPUS, holdouts, _config(arch, 0, 0),
+        result = bench_classify(data or SHIPPED_CORPUS, holdouts, _config(arch, None, 0),
                                 progress=lambda line: typer.echo(line, err=True))
         if as_json:
             typer.echo(json.dumps(result))
@@ -190,7 +203,13 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         typer.echo(f"accuracy gain over baseline: {result['accuracy_gain']}")
 
 
-def _config(arch: str, epochs: int, seed: int) -> TrainConfig:
+def _decodable(value: str) -> str:
+    """Bytes in argv that are not UTF-8 reach Python as lone surrogates, which nothing downstream
+    can encode: each becomes U+FFFD, the replacement character."""
+    return _SURROGATES.sub("\ufffd", value)
+
+
+def _config(arch: str, epochs: int | None, seed: int) -> TrainConfig:
     from classifiers.training import ARCHITECTURES, TrainConfig
     from frontdoor.errors import OperatorError
 

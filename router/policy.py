@@ -108,7 +108,10 @@ def _hints(message: InboundMessage) -> list[str]:
 
 def _with_prior(scores: Mapping[str, float], hints: list[str], weight: float) -> dict[str, float]:
     weighted = {d: p * (weight if d in hints else 1.0) for d, p in scores.items()}
-    total = sum(weighted.values()) or 1.0
+    # The share of departments the model knows but the taxonomy lacks stays in the total:
+    # a prior sharpens the model's view, it must not hand that share to a hinted department.
+    missing = max(0.0, 1.0 - sum(scores.values()))
+    total = (sum(weighted.values()) + missing) or 1.0
     return {d: p / total for d, p in weighted.items()}
 
 

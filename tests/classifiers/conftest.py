@@ -76,6 +76,7 @@ def shipped() -> SpacyClassifier:
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
     """Environment for ``frontdoor`` subprocesses: a throw-away var dir (and model registry)."""
-    env = {**os.environ, "FRONTDOOR_VAR_DIR": str(tmp_path / "var")}
+    env = {**os.environ, "FRONTDOOR_VAR_DIR": str(tmp_path / "var"),
+           "FRONTDOOR_KAFKA_BOOTSTRAP": "127.0.0.1:1", "FRONTDOOR_CONNECT_RETRIES": "1"}
     env.pop("FRONTDOOR_TAXONOMY", None)
     return env

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from classifiers.workflows import bench_classify
+from frontdoor.errors import OperatorError
 from tests.classifiers.conftest import FAST, TINY
 
 
@@ -27,3 +30,12 @@ def test_both_models_are_scored_on_the_same_test_part_and_every_holdout(tmp_path
         assert 0.0 <= result[side]["accuracy"] <= 1.0 and result[side]["docs_per_s"] > 0
         assert 0.0 <= result[side]["unseen_accuracy"] <= 1.0
     assert result["accuracy_gain"] == round(result["spacy"]["accuracy"] - result["baseline"]["accuracy"], 4)
+
+
+@pytest.mark.parametrize("rows", [
+    {"waste": TINY["waste"]},  # one department: spaCy's textcat cannot train
+    {"waste": ["bin"], "highways": ["pothole"], "parking": ["ticket"]},  # nothing left for dev or test
+])
+def test_too_little_data_is_one_line_before_training(tmp_path: Path, rows: dict[str, list[str]]) -> None:
+    with pytest.raises(OperatorError, match="too little to bench.*at least two departments"):
+        bench_classify(_jsonl(tmp_path / "small.jsonl", rows), None, FAST)

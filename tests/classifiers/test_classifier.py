@@ -52,10 +52,10 @@ def test_message_is_read_without_its_quoted_reply(tiny_model: Path) -> None:
 def test_below_the_departments_threshold_goes_to_triage(tiny_model: Path, tmp_path: Path) -> None:
     strict = tmp_path / "strict.toml"
     strict.write_text('version = "strict"\n' + "".join(
-        f"[departments.{d}]\nthreshold = 0.999\n" for d in TINY), "utf-8")
+        f"[departments.{d}]\ndescription = \"{d}\"\nthreshold = 0.999\n" for d in TINY), "utf-8")
     lenient = tmp_path / "lenient.toml"
     lenient.write_text('version = "lenient"\n' + "".join(
-        f"[departments.{d}]\nthreshold = 0.01\n" for d in TINY), "utf-8")
+        f"[departments.{d}]\ndescription = \"{d}\"\nthreshold = 0.01\n" for d in TINY), "utf-8")
     text = "something about the street"
     triaged = SpacyClassifier(tiny_model, taxonomy=load_taxonomy(strict)).classify_text(text)
     routed = SpacyClassifier(tiny_model, taxonomy=load_taxonomy(lenient)).classify_text(text)
@@ -87,3 +87,45 @@ def test_unknown_version_is_an_operator_error(tmp_path: Path) -> None:
 
     with pytest.raises(OperatorError, match="no model version"):
         load_classifier("does-not-exist", tmp_path)
+
+
+def _taxonomy_without_highways(path: Path) -> Path:
+    path.write_text('version = "no-roads"\n' + "".join(
+        f'[departments.{d}]\ndescription = "{d}"\n' for d in ("waste", "parking", "housing")), "utf-8")
+    return path
+
+
+def test_a_department_the_taxonomy_lacks_is_never_named(tiny_model: Path, tmp_path: Path,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    taxonomy = load_taxonomy(_taxonomy_without_highways(tmp_path / "no-roads.toml"))
+    with caplog.at_level("WARNING", logger="classifiers.spacy_classifier"):
+        classifier = SpacyClassifier(tiny_model, taxonomy=taxonomy)
+        full = SpacyClassifier(tiny_model)
+        prediction = classifier.classify_text("huge pothole in the road by the church")
+        classifier.classify_text("another pothole on the high street")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1  # once, when the model is loaded
+    assert "(highways)" in warnings[0] and "frontdoor train" in warnings[0]
+
+    assert prediction.department in taxonomy and set(prediction.scores) == set(taxonomy.ids)
+    assert "highways" not in prediction.also
+    # the missing department's share is left out, not spread over the others
+    expected = full.classify_text("huge pothole in the road by the church").scores[prediction.department]
+    assert prediction.confidence == expected == max(prediction.scores.values())
+    assert sum(prediction.scores.values()) < 0.5 and prediction.needs_triage
+    # evaluate scores the same way: the missing department's column is zero
+    column = classifier.labels.index("highways")
+    assert classifier.department_scores(["huge pothole in the road"])[0, column] == 0.0
+
+
+def test_the_router_sees_only_taxonomy_departments(tiny_model: Path, tmp_path: Path) -> None:
+    from router.policy import RoutingPolicy, decide
+
+    taxonomy = load_taxonomy(_taxonomy_without_highways(tmp_path / "no-roads.toml"))
+    message = InboundMessage(channel=Channel.EMAIL, sender=Party(email="jo@example.com"),
+                             dedupe_key="email:<2@x>", subject="pothole",
+                             body_text="huge pothole in the road by the church")
+    routing = decide(message, SpacyClassifier(tiny_model, taxonomy=taxonomy).classify(message),
+                     RoutingPolicy(thresholds={d.id: d.threshold for d in taxonomy.departments}))
+    assert routing.department in taxonomy and routing.triage
+    assert set(routing.departments) <= set(taxonomy.ids) and set(routing.scores) <= set(taxonomy.ids)

@@ -50,6 +50,14 @@ def test_a_department_mailbox_is_a_prior_too() -> None:
     assert decide(general, borderline, RoutingPolicy()).department == "waste"
 
 
+def test_a_prior_does_not_hand_a_department_the_taxonomy_lacks_to_the_hinted_one() -> None:
+    # The model still knows "highways" (0.98) but the council removed it from the taxonomy:
+    # the classifier leaves that share out, and a waste-inbox prior must not claim it.
+    scores = {"waste": 0.01, "parking": 0.01}
+    routing = decide(_message("pothole on my road", hint="waste"), _prediction(scores), RoutingPolicy())
+    assert routing.triage and routing.confidence < 0.1
+
+
 def test_below_the_departments_threshold_goes_to_triage_only() -> None:
     policy = RoutingPolicy(thresholds={"waste": 0.7})
     routing = decide(_message("hmm"), _prediction({"waste": 0.6, "parking": 0.4}), policy)
