@@ -137,6 +137,9 @@ def load_imap_config(path: Path | str) -> ImapConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ImapConfigError(f"cannot read IMAP config {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ImapConfigError(f"IMAP config {path} is not text (not UTF-8): name the TOML or JSON file "
+                              "listing the mailboxes") from None
     try:
         if path.suffix.lower() == ".json":
             import json

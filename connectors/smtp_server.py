@@ -96,8 +96,27 @@ def tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
         return None
     if cert is None or key is None:
         raise ValueError("STARTTLS needs both FRONTDOOR_SMTP_TLS_CERT and FRONTDOOR_SMTP_TLS_KEY")
+    for variable, path in (("FRONTDOOR_SMTP_TLS_CERT", cert), ("FRONTDOOR_SMTP_TLS_KEY", key)):
+        try:
+            path.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"cannot read {variable}={path}: {exc.strerror}") from None
+
+    def _encrypted() -> str:
+        raise ValueError(f"FRONTDOOR_SMTP_TLS_KEY={key} is encrypted: give the key without a passphrase")
+
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(str(cert), str(key))
+    try:
+        context.load_cert_chain(str(cert), str(key), password=_encrypted)
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise ValueError(f"FRONTDOOR_SMTP_TLS_KEY={key} is not the private key of "
+                             f"FRONTDOOR_SMTP_TLS_CERT={cert}") from None
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_verify_locations(cafile=str(cert))
+        except ssl.SSLError:
+            raise ValueError(f"FRONTDOOR_SMTP_TLS_CERT={cert} holds no PEM certificate") from None
+        raise ValueError(f"FRONTDOOR_SMTP_TLS_KEY={key} holds no PEM private key") from None
     return context
 
 

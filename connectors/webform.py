@@ -252,6 +252,15 @@ class Upload:
     data: bytes
 
 
+def size_label(n_bytes: int) -> str:
+    """A size limit as a resident reads it: "10 MB", "1.5 MB", "500 KB", "900 bytes"."""
+    if n_bytes >= 1024 * 1024:
+        return f"{round(n_bytes / (1024 * 1024), 1):g} MB"
+    if n_bytes >= 1024:
+        return f"{n_bytes // 1024} KB"
+    return f"{n_bytes} bytes"
+
+
 def check_upload(upload: Upload, max_bytes: int) -> str:
     """The media type of an acceptable attachment; ValueError saying why it is not."""
     name = upload.filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
@@ -262,7 +271,7 @@ def check_upload(upload: Upload, max_bytes: int) -> str:
     if not upload.data:
         raise ValueError(f"{name} is empty")
     if len(upload.data) > max_bytes:
-        raise ValueError(f"{name} must be smaller than {max_bytes // (1024 * 1024)} MB")
+        raise ValueError(f"{name} must be smaller than {size_label(max_bytes)}")
     media_type, magic = ALLOWED_TYPES[extension]
     if magic is None:
         try:

@@ -97,7 +97,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         try:
             context = tls_context(settings.smtp_tls_cert, settings.smtp_tls_key)
         except (ValueError, OSError) as exc:
-            raise OperatorError(f"cannot load the SMTP TLS certificate/key: {exc}") from None
+            raise OperatorError(f"cannot offer STARTTLS: {exc}") from None
         address = wiring.connect(settings)
         publisher = wiring.publisher(settings, address)
         handler = SmtpHandler(publisher, wiring.blob_store(settings), settings.smtp_domains,

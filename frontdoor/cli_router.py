@@ -24,17 +24,23 @@ def parse_time(value: str, *, now: datetime | None = None) -> int:
     if text == "now":
         return int(now.timestamp() * 1000)
     relative = _RELATIVE.match(text)
-    if relative:
-        ago = timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
-        return int((now - ago).timestamp() * 1000)
     try:
-        moment = datetime.fromisoformat(value.strip())
+        if relative:
+            moment = now - timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
+        else:
+            moment = datetime.fromisoformat(value.strip())
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+        millis = int(moment.timestamp() * 1000)
     except ValueError:
         raise OperatorError(f"cannot read the time {value!r}: use ISO 8601 (2026-11-20T09:30) "
                             "or an age like 6h or 3d") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    except OverflowError:
+        millis = -1
+    if millis < 0:
+        raise OperatorError(f"cannot read the time {value!r}: out of range, it must be after 1970 "
+                            "(ISO 8601 like 2026-11-20T09:30, or an age like 6h or 3d)")
+    return millis
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:

@@ -1,22 +1,30 @@
 """One settings object per process, read once by the CLI and passed down.
 
 Every field can be set by an environment variable named ``FRONTDOOR_<FIELD>``
-(``FRONTDOOR_KAFKA_BOOTSTRAP``, ``FRONTDOOR_DATABASE_URL`` …) or in a ``.env`` file.
+(``FRONTDOOR_KAFKA_BOOTSTRAP``, ``FRONTDOOR_DATABASE_URL`` …) or in a ``.env`` file; an
+empty variable means unset. :func:`load_settings` turns a mistake in them into one
+:class:`OperatorError` naming the variable.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from frontdoor.errors import OperatorError
+
+ENV_PREFIX = "FRONTDOOR_"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="FRONTDOOR_", env_file=".env", extra="ignore", env_file_encoding="utf-8"
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", env_file_encoding="utf-8",
+        env_ignore_empty=True,
     )
 
     # Broker
@@ -25,7 +33,7 @@ class Settings(BaseSettings):
         description="host:port of a running Kafka cluster; unset: the local broker under var/",
     )
     kafka_version: str = Field(default="4.1.1", description="Apache Kafka version the local broker runs")
-    kafka_port: int = Field(default=9092, ge=1, le=65535,
+    kafka_port: int = Field(default=9092, ge=1, le=65534,
                             description="local broker's client port (controller: +1)")
     kafka_heap: str = Field(default="512m", description="local broker's JVM heap")
     var_dir: Path = Field(default=Path("var"), description="local state: broker data, blobs, database")
@@ -33,8 +41,11 @@ class Settings(BaseSettings):
         default=Path.home() / ".cache" / "frontdoor",
         description="downloaded Kafka jars (fetched once with Maven)",
     )
+    # At least 64 KiB: a record without its body (16 KiB previews) must fit in twice this.
+    # At most 1 MiB: Kafka's default record limit, and half the local broker's.
     max_record_bytes: int = Field(
-        default=512 * 1024, description="bodies beyond this go to the blob store; Kafka carries a reference"
+        default=512 * 1024, ge=64 * 1024, le=1024 * 1024,
+        description="bodies beyond this go to the blob store; Kafka carries a reference",
     )
     connect_retries: int = Field(default=5, ge=1, description="tries to reach the broker at start-up")
 
@@ -57,7 +68,8 @@ class Settings(BaseSettings):
         default_factory=lambda: ["council.example.gov.uk"],
         description="comma-separated domains the SMTP server accepts mail for",
     )
-    smtp_max_bytes: int = Field(default=35 * 1024 * 1024, description="largest mail SMTP accepts (552 above)")
+    smtp_max_bytes: int = Field(default=35 * 1024 * 1024, ge=1024,
+                                description="largest mail SMTP accepts (552 above)")
     smtp_host: str = Field(default="127.0.0.1", description="address 'frontdoor smtp' listens on")
     smtp_port: int = Field(default=8025, ge=1, le=65535, description="port 'frontdoor smtp' listens on")
     smtp_tls_cert: Path | None = Field(default=None, description="PEM certificate: offer STARTTLS")
@@ -77,10 +89,13 @@ class Settings(BaseSettings):
         default=SecretStr(""),
         description="comma-separated bearer tokens for POST /api/contacts, each 'token' or 'agent=token'",
     )
-    form_rate_limit: int = Field(default=10, description="new enquiries one address may send per window")
-    form_rate_window_s: int = Field(default=3600, description="the rate limit's window, in seconds")
-    upload_max_bytes: int = Field(default=10 * 1024 * 1024, description="largest contact-form attachment")
-    upload_max_files: int = Field(default=5, description="most attachments on one contact-form submission")
+    form_rate_limit: int = Field(default=10, ge=1,
+                                 description="new enquiries one address may send per window")
+    form_rate_window_s: int = Field(default=3600, ge=1, description="the rate limit's window, in seconds")
+    upload_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1,
+                                  description="largest contact-form attachment")
+    upload_max_files: int = Field(default=5, ge=1,
+                                  description="most attachments on one contact-form submission")
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -93,6 +108,30 @@ class Settings(BaseSettings):
             if not host or "/" in server or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"{server!r} is not host:port (e.g. kafka1:9092,kafka2:9092)")
         return ",".join(servers)
+
+    @field_validator("kafka_heap")
+    @classmethod
+    def _heap(cls, value: str) -> str:
+        if not re.fullmatch(r"[1-9]\d*[kKmMgG]?", value.strip()):
+            raise ValueError(f"{value!r} is not a JVM heap size (e.g. 512m, 2g)")
+        return value.strip()
+
+    @field_validator("var_dir", "cache_dir", "blob_dir")
+    @classmethod
+    def _directory(cls, value: Path | None) -> Path | None:
+        """An existing non-directory (a file, /dev/null) is a mistake, not a traceback later."""
+        if value is None:
+            return None
+        path = value.expanduser()
+        for candidate in (path, *path.parents):
+            if os.path.lexists(candidate):
+                if os.path.isdir(candidate):
+                    return value
+                if candidate == path:
+                    raise ValueError(f"{value} is not a directory: name a directory "
+                                     "(it is created if missing)")
+                raise ValueError(f"{value} cannot be created: {candidate} is not a directory")
+        return value
 
     @field_validator("public_url")
     @classmethod
@@ -108,6 +147,14 @@ class Settings(BaseSettings):
             return [d.strip().lower() for d in value.split(",") if d.strip()]
         return value
 
+    @field_validator("smtp_domains")
+    @classmethod
+    def _some_domain(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("names no domain: list the domains SMTP accepts mail for, comma-separated "
+                             "(e.g. council.gov.uk,council.example.org)")
+        return value
+
     @property
     def blobs_path(self) -> Path:
         return self.blob_dir if self.blob_dir is not None else self.var_dir / "blobs"
@@ -118,4 +165,22 @@ class Settings(BaseSettings):
 
 
 def load_settings() -> Settings:
-    return Settings()
+    """The process's settings, read once; a mistake in them is an :class:`OperatorError`."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise OperatorError(describe_error(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise OperatorError(f"{Path('.env').resolve()} is not UTF-8 text (byte {exc.start}): "
+                            "save it as UTF-8 or remove it") from None
+    except OSError as exc:
+        raise OperatorError(f"cannot read {exc.filename or Path('.env').resolve()}: {exc.strerror}") from None
+
+
+def describe_error(exc: ValidationError) -> str:
+    """One line naming the variable the operator set (``FRONTDOOR_WEB_PORT``), not the field."""
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    where = f"{ENV_PREFIX}{field.upper()}" if field in Settings.model_fields else field or "settings"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"bad configuration for {where}: {message}"

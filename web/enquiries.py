@@ -32,6 +32,7 @@ from connectors.webform import (
     check_idempotency_key,
     check_upload,
     parse_enquiry,
+    size_label,
     to_inbound,
     webform_dedupe_key,
 )
@@ -129,7 +130,7 @@ def _render(request: Request, ctx: WebContext, *, values: dict[str, str] | None 
         "submission_id": submission_id or uuid.uuid4().hex,
         "topic": topic,
         "max_files": ctx.settings.upload_max_files,
-        "max_mb": ctx.settings.upload_max_bytes // (1024 * 1024),
+        "max_size": size_label(ctx.settings.upload_max_bytes),
         "accept": ",".join(f".{e}" for e in ALLOWED_TYPES),
         "types": ", ".join(sorted({e.upper() for e in ALLOWED_TYPES if e != "jpeg"})),
     }, status_code=status, headers=headers)

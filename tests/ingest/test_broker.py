@@ -71,7 +71,7 @@ def test_bad_configuration_is_one_line(tmp_path: Path) -> None:
                        check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "frontdoor: bad configuration for kafka_port: Input should be a valid integer, "
+        "frontdoor: bad configuration for FRONTDOOR_KAFKA_PORT: Input should be a valid integer, "
         "unable to parse string as an integer"
     ]
 
@@ -110,9 +110,9 @@ def test_cluster_ids_never_look_like_an_option() -> None:
 @pytest.mark.parametrize(("variable", "value", "says"), [
     ("FRONTDOOR_KAFKA_BOOTSTRAP", "http://127.0.0.1:9092", "is not host:port"),
     ("FRONTDOOR_KAFKA_BOOTSTRAP", "127.0.0.1:notaport", "is not host:port"),
-    ("FRONTDOOR_CONNECT_RETRIES", "-1", "connect_retries"),
+    ("FRONTDOOR_CONNECT_RETRIES", "-1", "FRONTDOOR_CONNECT_RETRIES"),
     ("FRONTDOOR_PUBLIC_URL", "contact.council.gov.uk", "is not an http(s) URL"),
-    ("FRONTDOOR_WEB_PORT", "99999", "web_port"),
+    ("FRONTDOOR_WEB_PORT", "99999", "FRONTDOOR_WEB_PORT"),
 ])
 def test_malformed_settings_are_named_not_mistaken_for_a_down_broker(
     tmp_path: Path, variable: str, value: str, says: str

@@ -75,3 +75,13 @@ def test_a_mistyped_model_version_is_named_before_any_broker_is_asked(
     result = frontdoor(*command, env=env, check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "no model version '20990101-typo'" in result.stderr and "Kafka" not in result.stderr
+
+
+@pytest.mark.parametrize("value", ["99999999d", "1000000000d", "99999999999999999999w", "1900-01-01",
+                                   "0001-01-01T00:00+01:00"])
+def test_parse_time_out_of_range_is_an_operator_error(value: str) -> None:
+    from frontdoor.cli_router import parse_time
+    from frontdoor.errors import OperatorError
+
+    with pytest.raises(OperatorError, match="cannot read the time .* out of range"):
+        parse_time(value)

@@ -118,7 +118,8 @@ def test_attachments_are_checked_for_type_and_size(web_server: ServerFactory) ->
         assert exe.status_code == 422 and "run.exe must be a" in exe.text
         big = browser.post("/contact", data={**open_form(browser), **fields},
                            files=[("attachments", ("big.pdf", b"%PDF-" + b"0" * 2048, "application/pdf"))])
-        assert big.status_code == 422 and "big.pdf must be smaller than" in big.text
+        assert big.status_code == 422 and "big.pdf must be smaller than 1 KB" in big.text
+        assert "each smaller than 1 KB" in big.text  # the hint states the same limit
     assert server.messages(timeout_s=2) == []
 
 
