@@ -149,8 +149,9 @@ def check_model_path(path: Path) -> Path:
     return path
 
 
-def check_model_dir(path: Path) -> Path:
-    """``path`` holds a loadable model's parts: a readable card and the department pipeline."""
+def check_model_dir(path: Path) -> dict[str, Any]:
+    """The model card of ``path``, once it is known to hold a loadable model's parts: a
+    readable card with a version and labels, and the department pipeline."""
     card = _read_card(path / CARD)
     labels = card.get("labels")
     if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
@@ -158,7 +159,7 @@ def check_model_dir(path: Path) -> Path:
     if not (path / DEPARTMENT / "config.cfg").is_file():
         raise OperatorError(f"{path} is not a whole model (no {DEPARTMENT}/ pipeline): retrain with "
                             "'frontdoor train' or pick another version from 'frontdoor models list'")
-    return path
+    return card
 
 
 def _plain_version(version: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from spacy.language import Language
 import classifiers.architectures  # noqa: F401 - registers the architectures models are built with
 from classifiers.base import Prediction
 from classifiers.metrics import softmax_with_temperature
+from classifiers.registry import check_model_dir
 from classifiers.rules import RuleSet, find_entities, load_rules
 from classifiers.taxonomy import Taxonomy, load_taxonomy
 from classifiers.text import model_text, prepare
@@ -21,7 +21,6 @@ from classifiers.training import FLAG
 from frontdoor.errors import OperatorError
 from schemas.inbound import InboundMessage
 
-CARD = "model-card.json"
 log = logging.getLogger(__name__)
 _EXPLAIN_CANDIDATES = 12
 _EXPLAIN_WORDS = 3
@@ -41,9 +40,8 @@ class SpacyClassifier:
 
     def __init__(self, model_dir: Path, *, taxonomy: Taxonomy | None = None, rules: RuleSet | None = None,
                  explain: bool = True) -> None:
-        card_path = model_dir / CARD
+        self.card: dict[str, Any] = check_model_dir(model_dir)
         try:
-            self.card: dict[str, Any] = json.loads(card_path.read_text("utf-8"))
             self.nlp: Language = spacy.load(model_dir / "department")
             type_dir = model_dir / "enquiry_type"
             self.type_nlp: Language | None = spacy.load(type_dir) if type_dir.is_dir() else None
@@ -53,11 +51,8 @@ class SpacyClassifier:
             raise OperatorError(f"{model_dir} is not a usable Frontdoor model ({exc}): train one with "
                                 "'frontdoor train' or pick another with 'frontdoor models use'") from None
         self.model_dir = model_dir
-        card: object = self.card
-        if not isinstance(card, dict) or "version" not in card or not isinstance(card.get("labels"), list):
-            raise OperatorError(f"{card_path} has no version or labels: retrain with 'frontdoor train'")
         self.version: str = str(self.card["version"])
-        self.labels: list[str] = [str(label) for label in self.card["labels"]]
+        self.labels: list[str] = list(self.card["labels"])
         self.type_labels: list[str] = list(self.card.get("type_labels", []))
         self.temperature = float(self.card.get("temperature", 1.0))
         self.guard_threshold = float(self.card.get("safeguarding_threshold") or 0.5)

@@ -35,6 +35,7 @@ from classifiers.training import (
     train,
 )
 from frontdoor.errors import OperatorError
+from frontdoor.paths import file_in_the_way
 
 SHIPPED_CORPUS = Path(__file__).parent / "data" / "corpus"
 SHIPPED_HOLDOUT = Path(__file__).parent / "data" / "holdout"
@@ -107,9 +108,9 @@ def train_model(data: Path, text_col: str, label_col: str, *, out: Path | None, 
 
 def check_out(out: Path) -> Path:
     """``--out`` must be (or be able to become) a directory: checked before any slow work."""
-    existing = next(p for p in (out, *out.parents) if p.exists() or p == p.parent)
-    if not existing.is_dir():
-        where = "is a file" if existing == out else f"is inside {existing}, which is a file"
+    blocker = file_in_the_way(out)
+    if blocker is not None:
+        where = "is a file" if blocker == out.expanduser() else f"is inside {blocker}, which is a file"
         raise OperatorError(f"--out {out} {where}: give a directory for the model")
     return out
 

@@ -12,7 +12,6 @@ from pydantic import ValidationError
 
 from frontdoor import cli_classifier, cli_core, cli_email, cli_router, cli_web
 from frontdoor.errors import OperatorError
-from frontdoor.settings import Settings, describe_error
 from ingest.errors import BrokerSetupError, PublishError
 
 app = typer.Typer(
@@ -63,9 +62,6 @@ def guarded(run: Callable[[], Any]) -> Any:
         typer.echo(f"frontdoor: {exc}", err=True)
         raise SystemExit(3) from None
     except ValidationError as exc:
-        if exc.title == Settings.__name__:  # built directly rather than by load_settings()
-            typer.echo(f"frontdoor: {describe_error(exc)}", err=True)
-            raise SystemExit(2) from None
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"
         typer.echo(f"frontdoor: bad configuration for {where}: {first['msg']}", err=True)

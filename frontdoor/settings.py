@@ -8,7 +8,6 @@ empty variable means unset. :func:`load_settings` turns a mistake in them into o
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from frontdoor.errors import OperatorError
+from frontdoor.paths import file_in_the_way
 
 ENV_PREFIX = "FRONTDOOR_"
 
@@ -120,18 +120,12 @@ class Settings(BaseSettings):
     @classmethod
     def _directory(cls, value: Path | None) -> Path | None:
         """An existing non-directory (a file, /dev/null) is a mistake, not a traceback later."""
-        if value is None:
-            return None
-        path = value.expanduser()
-        for candidate in (path, *path.parents):
-            if os.path.lexists(candidate):
-                if os.path.isdir(candidate):
-                    return value
-                if candidate == path:
-                    raise ValueError(f"{value} is not a directory: name a directory "
-                                     "(it is created if missing)")
-                raise ValueError(f"{value} cannot be created: {candidate} is not a directory")
-        return value
+        blocker = None if value is None else file_in_the_way(value)
+        if blocker is None or value is None:
+            return value
+        if blocker == value.expanduser():
+            raise ValueError(f"{value} is not a directory: name a directory (it is created if missing)")
+        raise ValueError(f"{value} cannot be created: {blocker} is not a directory")
 
     @field_validator("public_url")
     @classmethod
