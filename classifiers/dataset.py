@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from classifiers.text import prepare
-from frontdoor.errors import OperatorError
+from schemas.errors import OperatorError
 
 SUFFIXES = (".csv", ".jsonl", ".json", ".ndjson")
 

@@ -20,8 +20,8 @@ from imapclient.exceptions import IMAPClientError
 from classifiers.taxonomy import Taxonomy
 from classifiers.text import prepare
 from connectors.email_parser import EmailParseError, parse_email
-from frontdoor.errors import OperatorError
 from schemas.blobs import FilesystemBlobStore
+from schemas.errors import OperatorError
 
 BATCH = 100
 

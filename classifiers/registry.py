@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from classifiers.base import Classifier
-from frontdoor.errors import OperatorError
+from schemas.errors import OperatorError
 
 SHIPPED_ROOT = Path(__file__).with_name("models")
 CARD = "model-card.json"

@@ -19,7 +19,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
 from classifiers.base import Entity
-from frontdoor.errors import OperatorError
+from schemas.errors import OperatorError
 from schemas.reference import normalise_reference
 
 DEFAULT_RULES = Path(__file__).with_name("rules.toml")

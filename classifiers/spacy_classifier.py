@@ -18,7 +18,7 @@ from classifiers.rules import RuleSet, find_entities, load_rules
 from classifiers.taxonomy import Taxonomy, load_taxonomy
 from classifiers.text import model_text, prepare
 from classifiers.training import FLAG
-from frontdoor.errors import OperatorError
+from schemas.errors import OperatorError
 from schemas.inbound import InboundMessage
 
 log = logging.getLogger(__name__)

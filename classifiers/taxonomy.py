@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from frontdoor.errors import OperatorError
+from schemas.errors import OperatorError
 
 DEFAULT_TAXONOMY = Path(__file__).with_name("taxonomy.toml")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -34,8 +34,7 @@ from classifiers.training import (
     score,
     train,
 )
-from frontdoor.errors import OperatorError
-from frontdoor.paths import file_in_the_way
+from schemas.errors import OperatorError, file_in_the_way
 
 SHIPPED_CORPUS = Path(__file__).parent / "data" / "corpus"
 SHIPPED_HOLDOUT = Path(__file__).parent / "data" / "holdout"

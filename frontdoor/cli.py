@@ -11,8 +11,8 @@ import typer
 from pydantic import ValidationError
 
 from frontdoor import cli_classifier, cli_core, cli_email, cli_router, cli_web
-from frontdoor.errors import OperatorError
 from ingest.errors import BrokerSetupError, PublishError
+from schemas.errors import OperatorError
 
 app = typer.Typer(
     help="Frontdoor: one front door for every enquiry a resident sends to the council.",

@@ -76,7 +76,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from classifiers.registry import ModelRegistry, default_root
         from classifiers.taxonomy import load_taxonomy
         from classifiers.workflows import check_out, train_model
-        from frontdoor.errors import OperatorError
+        from schemas.errors import OperatorError
 
         if not password_env.strip():
             raise OperatorError("--password-env needs the name of the environment variable holding the IMAP "
@@ -137,7 +137,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         text, subject = _decodable(text), subject and _decodable(subject)
         if not (text.strip() or (subject or "").strip()):
-            from frontdoor.errors import OperatorError
+            from schemas.errors import OperatorError
 
             raise OperatorError("nothing to classify: give the enquiry's text")
         classifier = load_classifier(version, model and check_model_path(model))
@@ -211,7 +211,7 @@ def _decodable(value: str) -> str:
 
 def _config(arch: str, epochs: int | None, seed: int) -> TrainConfig:
     from classifiers.training import ARCHITECTURES, TrainConfig
-    from frontdoor.errors import OperatorError
+    from schemas.errors import OperatorError
 
     config = TrainConfig(seed=seed)
     if arch:

@@ -10,9 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-from frontdoor.errors import OperatorError
 from frontdoor.output import print_figures
 from frontdoor.settings import load_settings
+from schemas.errors import OperatorError
 
 log = logging.getLogger(__name__)
 DEFAULT_CORPUS = Path("/work/shared/corpora/email/mikel-mail")

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import typer
 
-from frontdoor.errors import OperatorError
 from frontdoor.output import print_figures
 from frontdoor.settings import load_settings
+from schemas.errors import OperatorError
 
 _RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

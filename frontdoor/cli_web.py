@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 
-from frontdoor.errors import OperatorError
 from frontdoor.output import print_figures
 from frontdoor.settings import load_settings
+from schemas.errors import OperatorError
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from frontdoor.errors import OperatorError
-from frontdoor.paths import file_in_the_way
+from schemas.errors import OperatorError, file_in_the_way
 
 ENV_PREFIX = "FRONTDOOR_"
 

@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 
-from frontdoor.errors import OperatorError
+from schemas.errors import OperatorError
 from schemas.reference import new_reference
 
 metadata = MetaData()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from classifiers.workflows import bench_classify
-from frontdoor.errors import OperatorError
+from schemas.errors import OperatorError
 from tests.classifiers.conftest import FAST, TINY
 
 

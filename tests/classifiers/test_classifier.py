@@ -83,7 +83,7 @@ def test_training_is_deterministic() -> None:
 
 
 def test_unknown_version_is_an_operator_error(tmp_path: Path) -> None:
-    from frontdoor.errors import OperatorError
+    from schemas.errors import OperatorError
 
     with pytest.raises(OperatorError, match="no model version"):
         load_classifier("does-not-exist", tmp_path)

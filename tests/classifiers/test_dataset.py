@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from classifiers.dataset import load_examples
-from frontdoor.errors import OperatorError
+from schemas.errors import OperatorError
 
 
 def test_a_text_that_is_not_a_string_is_a_skipped_row(tmp_path: Path,

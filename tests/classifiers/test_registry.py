@@ -11,7 +11,7 @@ import pytest
 from classifiers.registry import SHIPPED_ROOT, ModelRegistry, load_classifier
 from classifiers.training import TrainConfig
 from classifiers.workflows import train_model
-from frontdoor.errors import OperatorError
+from schemas.errors import OperatorError
 
 from .conftest import TINY, write_tiny_csv
 

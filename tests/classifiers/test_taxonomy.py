@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from classifiers.taxonomy import load_taxonomy
-from frontdoor.errors import OperatorError
+from schemas.errors import OperatorError
 
 DESIGN_IDS = (
     "waste highways parking environmental_health housing council_tax benefits planning adult_social_care "

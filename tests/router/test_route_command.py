@@ -81,7 +81,7 @@ def test_a_mistyped_model_version_is_named_before_any_broker_is_asked(
                                    "0001-01-01T00:00+01:00"])
 def test_parse_time_out_of_range_is_an_operator_error(value: str) -> None:
     from frontdoor.cli_router import parse_time
-    from frontdoor.errors import OperatorError
+    from schemas.errors import OperatorError
 
     with pytest.raises(OperatorError, match="cannot read the time .* out of range"):
         parse_time(value)
