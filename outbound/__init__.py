@@ -1,0 +1,1 @@
+"""Outbound: the outbox sender (SMTP relay, Twilio, GOV.UK Notify), delivery status, templates."""

@@ -1,0 +1,1 @@
+"""Tickets: consumers merge routed messages into unified tickets (SQLAlchemy, Alembic)."""
