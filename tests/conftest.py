@@ -97,3 +97,37 @@ def fresh_topic(kafka: KafkaHandle) -> str:
 @pytest.fixture
 def blob_store(tmp_path: Path) -> FilesystemBlobStore:
     return FilesystemBlobStore(tmp_path / "blobs")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throw-away PostgreSQL from Debian's packages (initdb + pg_ctl), run as the postgres user."""
+    import glob
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    debian = sorted(glob.glob("/usr/lib/postgresql/*/bin"))  # Debian keeps them off PATH
+    bindir = debian[-1] if debian else "/usr/lib/postgresql/bin"
+    initdb = shutil.which("initdb") or f"{bindir}/initdb"
+    pg_ctl = shutil.which("pg_ctl") or f"{bindir}/pg_ctl"
+    if not os.path.exists(initdb):
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    root = Path(tempfile.mkdtemp(prefix="fd-pg-"))
+    data = root / "data"
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(root, "postgres", "postgres")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    port = free_port_pair()
+    subprocess.run([*prefix, initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+                   check=True, capture_output=True)
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={root} -c fsync=off"
+    subprocess.run([*prefix, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
