@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from ingest.errors import BrokerUnavailableError
-from schemas.topics import TopicSpec
+from schemas.topics import TopicSpec, topic_configs
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +67,7 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float =
         missing = [spec for name, spec in wanted.items() if name not in existing]
         if not missing:
             return []
-        request = {
-            spec.name: {
-                "num_partitions": spec.partitions,
-                "replication_factor": 1 if _single_node(admin) else 3,
-                "configs": {"retention.ms": str(spec.retention_ms)} if spec.retention_ms else {},
-            }
-            for spec in missing
-        }
+        request = create_requests(missing, 1 if _single_node(admin) else 3)
         try:
             admin.create_topics(request, timeout_ms=int(timeout_s * 1000), wait_for_metadata=True)
         except TopicAlreadyExistsError:
@@ -81,6 +75,19 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float =
         return [spec.name for spec in missing]
     finally:
         admin.close()
+
+
+def create_requests(specs: Iterable[TopicSpec], replication_factor: int) -> dict[str, dict[str, Any]]:
+    """What ``create_topics`` is asked for: partitions, replication and the durability
+    configs that go with it (``min.insync.replicas`` from the replication factor)."""
+    return {
+        spec.name: {
+            "num_partitions": spec.partitions,
+            "replication_factor": replication_factor,
+            "configs": topic_configs(spec, replication_factor),
+        }
+        for spec in specs
+    }
 
 
 def _single_node(admin: KafkaAdminClient) -> bool:

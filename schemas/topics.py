@@ -37,6 +37,26 @@ CORE_TOPICS: tuple[TopicSpec, ...] = (
 )
 
 
+def min_insync_replicas(replication_factor: int) -> int:
+    """A majority of the replicas must hold a record before ``acks=all`` is satisfied.
+
+    With replication factor 3 that is 2: one broker may be down and writes go on, yet an
+    acknowledged record is always on two disks. Below 3 (the local single node) it stays 1,
+    or a single broker could never accept a write.
+    """
+    return 1 if replication_factor < 3 else replication_factor // 2 + 1
+
+
+def topic_configs(spec: TopicSpec, replication_factor: int) -> dict[str, str]:
+    """The topic-level configs a topic is created with on a cluster of this replication."""
+    configs: dict[str, str] = {}
+    if spec.retention_ms:
+        configs["retention.ms"] = str(spec.retention_ms)
+    if replication_factor >= 3:
+        configs["min.insync.replicas"] = str(min_insync_replicas(replication_factor))
+    return configs
+
+
 def department_topic(department_id: str) -> str:
     return f"{DEPARTMENT_PREFIX}{department_id}"
 
