@@ -125,6 +125,7 @@ class TrainedPipelines:
     report: dict[str, Any] = field(default_factory=dict)
     safeguarding: Language | None = None
     safeguarding_threshold: float = 0.5
+    thresholds: dict[str, float] = field(default_factory=dict)  # per department, chosen in training
 
 
 def train(split_data: Split, config: TrainConfig, progress: Progress | None = None) -> TrainedPipelines:

@@ -108,7 +108,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         version: Annotated[str | None, typer.Option("--version", help="Registered model version.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     ) -> None:
-        """Score a model on labelled data: accuracy, macro-F1, per-class figures, confusion."""
+        """Score a model on labelled data: accuracy, macro-F1, routed share and its accuracy, per class."""
         from classifiers.registry import check_model_path
         from classifiers.workflows import evaluate_model
 
@@ -118,10 +118,12 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             typer.echo(json.dumps(result))
             return
         typer.echo(f"model {result['model_version']}: n {result['n']} accuracy {result['accuracy']} "
-                   f"macro-F1 {result['macro_f1']}")
+                   f"macro-F1 {result['macro_f1']} routed {result['routed_share']:.1%} "
+                   f"(accuracy {result['routed_accuracy']})")
         for label, figures in result["per_class"].items():
             typer.echo(f"  {label:<24} P {figures['precision']:.3f} R {figures['recall']:.3f} "
-                       f"F1 {figures['f1']:.3f} n {figures['support']}")
+                       f"F1 {figures['f1']:.3f} n {figures['support']} routed {figures['routed_share']:.1%} "
+                       f"accuracy {figures['routed_accuracy']:.3f}")
 
     @app.command("classify")
     def classify_cmd(

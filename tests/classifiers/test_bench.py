@@ -29,6 +29,8 @@ def test_both_models_are_scored_on_the_same_test_part_and_every_holdout(tmp_path
     for side in ("spacy", "baseline"):
         assert 0.0 <= result[side]["accuracy"] <= 1.0 and result[side]["docs_per_s"] > 0
         assert 0.0 <= result[side]["unseen_accuracy"] <= 1.0
+    for key in ("routed_share", "routed_accuracy", "unseen_routed_share", "unseen_routed_accuracy"):
+        assert 0.0 <= result["spacy"][key] <= 1.0
     assert result["accuracy_gain"] == round(result["spacy"]["accuracy"] - result["baseline"]["accuracy"], 4)
 
 

@@ -61,9 +61,19 @@ def test_evaluate_prints_the_figures(tiny_model: Path, tmp_path: Path, cli_env: 
     pairs = [(d, classifier.classify_text(t).department) for d, ts in EVAL_ROWS.items() for t in ts]
     assert result["n"] == 6
     assert result["accuracy"] == round(sum(t == p for t, p in pairs) / 6, 4)
+    # routed: at or above the predicted department's threshold, as the router decides per text
+    predictions = [(d, classifier.classify_text(t)) for d, ts in EVAL_ROWS.items() for t in ts]
+    routed = [(d, p.department) for d, p in predictions if not p.needs_triage]
+    assert result["routed_share"] == round(len(routed) / 6, 4)
+    right = sum(t == p for t, p in routed)
+    assert result["routed_accuracy"] == (round(right / len(routed), 4) if routed else 0.0)
     for label in EVAL_ROWS:
         assert result["per_class"][label]["support"] == 2
-        assert set(result["per_class"][label]) == {"precision", "recall", "f1", "support"}
+        assert set(result["per_class"][label]) == {"precision", "recall", "f1", "support", "routed_share",
+                                                   "routed_accuracy"}
+        mine = [p for d, p in predictions if d == label]
+        assert result["per_class"][label]["routed_share"] == round(
+            sum(not p.needs_triage for p in mine) / 2, 4)
         for predicted in {p for t, p in pairs if t == label}:
             expected = sum(1 for t, p in pairs if (t, p) == (label, predicted))
             assert result["confusion"][label][predicted] == expected
