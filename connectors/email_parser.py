@@ -131,7 +131,11 @@ def _parse(raw: bytes, blobs: BlobStore, mailbox: str | None, department_hint: s
     references = _msg_ids(headers.raw("References"))[-MAX_REFERENCES:]
     quoted = find_references(f"{subject or ''}\n{text}")
     if message_id:
-        dedupe_key = dedupe_key_for(Channel.EMAIL, message_id)
+        # A Message-ID alone is not proof of the same mail: broken mailers and forged or
+        # re-sent mail reuse ids, and a different mail keyed by id alone was dropped as a
+        # duplicate. The hash of the normalised content keeps copies of one mail (several
+        # inboxes, a redelivery with other trace headers) one message.
+        dedupe_key = dedupe_key_for(Channel.EMAIL, f"{message_id}#{_body_digest(text, body)}")
     else:
         dedupe_key = content_dedupe_key(Channel.EMAIL, _content_fingerprint(headers, text, body))
 
@@ -642,6 +646,13 @@ def _automation(headers: _Headers, sender: Party, subject: str | None, body: _Bo
     if headers.raw("List-Id") or headers.raw("List-Unsubscribe"):
         return Automation.BULK
     return Automation.NONE
+
+
+def _body_digest(text: str, body: _Body) -> str:
+    """16 hex digits over what the sender wrote: the body text with whitespace collapsed
+    and the attachments' hashes (headers left out: trace headers differ between copies)."""
+    parts = [re.sub(r"\s+", " ", text).strip(), *sorted(a.blob.sha256 for a in body.attachments)]
+    return hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def _content_fingerprint(headers: _Headers, text: str, body: _Body) -> bytes:

@@ -278,7 +278,23 @@ def test_threading_hints_and_quoted_reference(blob_store: FilesystemBlobStore) -
     assert message.threading.in_reply_to == "<ack-1@council.example.gov.uk>"
     assert message.threading.references == ["<first@mail.example.org>", "<ack-1@council.example.gov.uk>"]
     assert message.threading.reference == ref
-    assert message.dedupe_key == "email:<abc@mail.example.org>"
+    assert message.dedupe_key.startswith("email:<abc@mail.example.org>#")
+
+
+def test_a_reused_message_id_with_other_content_is_another_message(blob_store: FilesystemBlobStore) -> None:
+    first = mail("From: a@example.org", "Subject: bins", "Message-ID: <same@broken-mailer.example>",
+                 body="My bin was not emptied on Tuesday.\r\n")
+    copy = mail("Received: from mx2 by imap2; Tue, 24 Nov 2026 10:00:09 +0000", "Delivered-To: housing@c",
+                "From: a@example.org", "Subject: bins", "Message-ID: <same@broken-mailer.example>",
+                body="My bin was not emptied on Tuesday.\n")
+    other = mail("From: b@example.org", "Subject: noise", "Message-ID: <same@broken-mailer.example>",
+                 body="Loud music every night next door.\r\n")
+    key = parse_email(first, blobs=blob_store).dedupe_key
+    assert key.startswith("email:<same@broken-mailer.example>#")
+    assert parse_email(copy, blobs=blob_store).dedupe_key == key  # one mail, two deliveries
+    again = parse_email(other, blobs=blob_store)
+    assert again.dedupe_key != key  # not dropped as a duplicate downstream
+    assert again.threading.message_id == "<same@broken-mailer.example>"
 
 
 def test_without_message_id_the_dedupe_key_is_a_content_hash_stable_across_mailboxes(

@@ -115,7 +115,7 @@ def test_new_mail_in_several_mailboxes_is_streamed_once_and_moved(
     got = messages(kafka, fresh_topic)
     assert len(got) == 5
     assert len({m.dedupe_key for m in got}) == 5
-    copy = next(m for m in got if m.dedupe_key == "email:<shared-1@example.org>")
+    copy = next(m for m in got if m.dedupe_key.startswith("email:<shared-1@example.org>#"))
     assert copy.source.mailboxes == ["waste@council.example.gov.uk", "housing@council.example.gov.uk",
                                      "parking@council.example.gov.uk"]
     assert copy.source.department_hint is None  # three departments: no single hint
@@ -256,7 +256,8 @@ def test_a_later_copy_in_another_mailbox_republishes_with_the_extended_list(
     dovecot.append("housing", shared)  # delivered to the second inbox a minute later
     assert poller.poll_once() == 1
     first, second = messages(kafka, fresh_topic)
-    assert first.dedupe_key == second.dedupe_key == "email:<rats@example.org>"
+    assert first.dedupe_key == second.dedupe_key
+    assert first.dedupe_key.startswith("email:<rats@example.org>#")
     assert first.id == second.id
     assert first.source.mailboxes == ["waste@council.example.gov.uk"]
     assert second.source.mailboxes == ["waste@council.example.gov.uk", "housing@council.example.gov.uk"]
@@ -416,3 +417,19 @@ def test_config_file_errors_say_what_to_fix(tmp_path: Path) -> None:
     (tmp_path / "nowhere.token").write_text("\n")
     with pytest.raises(ImapConfigError, match="is empty"):
         mailbox.secret()
+
+
+def test_a_different_mail_reusing_a_message_id_is_a_second_message(
+        dovecot: DovecotServer, harness_factory: Any, kafka: KafkaHandle, fresh_topic: str) -> None:
+    dovecot.append("waste", email("Bins not emptied", body="Missed collection on Elm Road.\n",
+                                  message_id="<reused@broken-mailer.example>"))
+    poller = harness_factory(config(dovecot, ["waste", "housing"])).poller()
+    assert poller.poll_once() == 1
+    dovecot.append("housing", email("Damp in the flat", body="Black mould in the bedroom.\n",
+                                    message_id="<reused@broken-mailer.example>"))
+    assert poller.poll_once() == 1
+    first, second = messages(kafka, fresh_topic, expect=2)
+    assert first.dedupe_key != second.dedupe_key and first.id != second.id
+    assert first.source.mailboxes == ["waste@council.example.gov.uk"]
+    assert second.source.mailboxes == ["housing@council.example.gov.uk"]  # not merged into the first
+    assert second.subject == "Damp in the flat"
