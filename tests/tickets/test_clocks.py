@@ -1,0 +1,138 @@
+"""Statutory clocks in England and Wales working days, with the dates worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from tickets.clocks import (
+    ClockError,
+    ClockFlag,
+    ClockKind,
+    ClockPeriods,
+    ClockState,
+    add_working_days,
+    clocks_for,
+    earliest_due,
+    escalate_complaint,
+    extend,
+    flag,
+    pause,
+    resume,
+    start_clock,
+    stop,
+    sweep,
+    today_in_england,
+)
+
+PERIODS = ClockPeriods(service_targets={"waste": 5})
+
+
+def test_foi_is_twenty_working_days_skipping_easter() -> None:
+    # Received Wed 25 March 2026: Good Friday (3 Apr) and Easter Monday (6 Apr) do not count.
+    clock = start_clock("foi", date(2026, 3, 25), PERIODS)
+    assert clock.due_on == date(2026, 4, 24)
+
+
+def test_foi_over_christmas_skips_the_substitute_boxing_day() -> None:
+    # Boxing Day 2026 is a Saturday: Monday 28 December is the bank holiday.
+    assert add_working_days(date(2026, 12, 23), 2) == date(2026, 12, 29)
+
+
+def test_sar_is_one_calendar_month_to_the_next_working_day() -> None:
+    # 31 January has no 31 February: the month's last day, Sat 28 Feb 2026, then Monday.
+    assert start_clock("sar", date(2026, 1, 31), PERIODS).due_on == date(2026, 3, 2)
+    assert start_clock("sar", date(2026, 6, 10), PERIODS).due_on == date(2026, 7, 10)
+
+
+def test_sar_extends_by_two_months_once() -> None:
+    clock = extend(start_clock("sar", date(2026, 1, 31), PERIODS), PERIODS)
+    assert clock.extended and clock.due_on == date(2026, 4, 30)
+    with pytest.raises(ClockError, match="already extended"):
+        extend(clock, PERIODS)
+    with pytest.raises(ClockError, match="only a SAR"):
+        extend(start_clock("foi", date(2026, 1, 5), PERIODS), PERIODS)
+
+
+def test_periods_come_from_configuration() -> None:
+    assert start_clock("foi", date(2026, 3, 25), ClockPeriods(foi_working_days=1)).due_on == date(2026, 3, 26)
+    assert start_clock("complaint_stage1", date(2026, 3, 2), PERIODS).due_on == date(2026, 3, 16)
+    assert start_clock("member_enquiry", date(2026, 3, 2), ClockPeriods(member_enquiry_working_days=5)) \
+        .due_on == date(2026, 3, 9)
+
+
+def test_foi_pauses_for_clarification_and_restarts_on_the_reply() -> None:
+    clock = start_clock("foi", date(2026, 3, 2), PERIODS)
+    paused = pause(clock, date(2026, 3, 4), "clarification")
+    assert paused.state is ClockState.PAUSED
+    assert flag(paused, date(2026, 5, 1), PERIODS) is ClockFlag.OK  # waiting on the resident
+    resumed = resume(paused, date(2026, 3, 16), PERIODS)
+    assert resumed.state is ClockState.RUNNING and resumed.paused_days == 12
+    assert resumed.due_on == date(2026, 4, 15)  # 20 working days after 16 March, Easter skipped
+
+
+def test_sar_pauses_for_the_identity_check_and_extends_from_the_restart() -> None:
+    clock = pause(start_clock("sar", date(2026, 1, 5), PERIODS), date(2026, 1, 6), "identity_check")
+    resumed = resume(clock, date(2026, 1, 20), PERIODS)
+    assert resumed.due_on == date(2026, 2, 20)
+    assert extend(resumed, PERIODS).due_on == date(2026, 4, 20)
+
+
+@pytest.mark.parametrize(("kind", "awaiting", "message"), [
+    ("complaint_stage1", "clarification", "does not pause"),
+    ("member_enquiry", "clarification", "does not pause"),
+    ("foi", "identity_check", "only for clarification"),
+    ("sar", "clarification", "only for identity_check"),
+])
+def test_clocks_pause_only_where_the_rule_allows(kind: str, awaiting: str, message: str) -> None:
+    with pytest.raises(ClockError, match=message):
+        pause(start_clock(kind, date(2026, 3, 2), PERIODS), date(2026, 3, 3), awaiting)
+
+
+def test_due_soon_then_breached_then_answered_late() -> None:
+    clock = start_clock("foi", date(2026, 3, 25), PERIODS)  # due Fri 24 April
+    assert flag(clock, date(2026, 4, 17), PERIODS) is ClockFlag.OK  # five working days left
+    assert flag(clock, date(2026, 4, 21), PERIODS) is ClockFlag.DUE_SOON  # three left
+    assert flag(clock, date(2026, 4, 24), PERIODS) is ClockFlag.DUE_SOON  # the day itself
+    assert flag(clock, date(2026, 4, 25), PERIODS) is ClockFlag.BREACHED
+    assert stop(clock, date(2026, 4, 24)).flag is ClockFlag.OK
+    assert stop(clock, date(2026, 4, 27)).flag is ClockFlag.BREACHED
+
+
+def test_sweep_reports_each_change_once() -> None:
+    clock = start_clock("foi", date(2026, 3, 25), PERIODS)
+    assert sweep([clock], date(2026, 4, 1), PERIODS) == []
+    [soon] = sweep([clock], date(2026, 4, 21), PERIODS)
+    assert (soon.before, soon.after, soon.event_kind) == (ClockFlag.OK, ClockFlag.DUE_SOON, "clock_due_soon")
+    assert soon.detail()["due_on"] == "2026-04-24"
+    assert sweep([soon.clock], date(2026, 4, 22), PERIODS) == []
+    [late] = sweep([soon.clock], date(2026, 4, 27), PERIODS)
+    assert late.event_kind == "clock_breached"
+
+
+def test_a_new_ticket_starts_the_clocks_its_routing_calls_for() -> None:
+    kinds = lambda clocks: [(c.kind, c.department) for c in clocks]  # noqa: E731
+    received = date(2026, 3, 2)
+    assert kinds(clocks_for(statutory_kind="foi", enquiry_type="foi", received_on=received,
+                            department="information_governance", periods=PERIODS)) == [(ClockKind.FOI, None)]
+    assert kinds(clocks_for(statutory_kind=None, enquiry_type="complaint", received_on=received,
+                            department="waste", periods=PERIODS)) == [(ClockKind.COMPLAINT_STAGE1, None),
+                                                                      (ClockKind.SERVICE_TARGET, "waste")]
+    assert kinds(clocks_for(statutory_kind=None, enquiry_type="member_enquiry", received_on=received,
+                            department="parks", periods=PERIODS)) == [(ClockKind.MEMBER_ENQUIRY, None)]
+    assert clocks_for(statutory_kind=None, enquiry_type="general", received_on=received, department="parks",
+                      periods=PERIODS) == []
+
+
+def test_a_complaint_escalates_to_stage_two() -> None:
+    stage1 = start_clock("complaint_stage1", date(2026, 3, 2), PERIODS)
+    done, stage2 = escalate_complaint(stage1, date(2026, 3, 10), PERIODS)
+    assert done.state is ClockState.STOPPED and done.flag is ClockFlag.OK
+    assert (stage2.kind, stage2.due_on) == (ClockKind.COMPLAINT_STAGE2, date(2026, 4, 9))
+    assert earliest_due([done, stage2]) == date(2026, 4, 9)
+
+
+def test_the_day_is_englands_not_utcs() -> None:
+    # 23:30 UTC on 30 June is already 1 July in London (BST).
+    assert today_in_england(datetime(2026, 6, 30, 23, 30, tzinfo=UTC)) == date(2026, 7, 1)

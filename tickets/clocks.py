@@ -1,0 +1,290 @@
+"""Statutory and service clocks on a ticket, in England and Wales working days.
+
+A clock starts when the router says so (``routing.statutory_clock``: FOI, SAR) or when the
+enquiry's type calls for one (a complaint, a member enquiry), and every ticket of a department
+with a service target gets that one too. Periods come from configuration
+(:class:`ClockPeriods`, filled by ``frontdoor/`` from settings); the defaults are the law's or
+the usual council's:
+
+* FOI: 20 working days following receipt (FOIA s.10(1)).
+* SAR: one calendar month, to the corresponding date (the month's last day when it has none),
+  moved to the next working day; extendable by two further months (UK GDPR art. 12(3)).
+* Complaints: stage 1 in 10 working days, stage 2 in 20 (the Housing Ombudsman's Complaint
+  Handling Code, which most councils apply to every complaint).
+* Member enquiries: 10 working days.
+
+Waiting for the resident pauses a clock only where the law allows it, and the clock then
+restarts from their reply, as the law counts it: FOI while clarification is sought (s.1(3) and
+s.10(6): time runs from receipt of the clarification), SAR while identity is checked (the month
+runs from receipt of what confirms it). Other clocks run on.
+
+Working days skip weekends and England and Wales bank holidays (``holidays``, GB subdivision
+ENG). Due-soon and breached are computed by :func:`flag`; :func:`sweep` says which clocks
+changed since they were last looked at, so the sweep can publish those as audit events; the
+``sweep_database`` helper does that against the tickets tables.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+
+LONDON = ZoneInfo("Europe/London")
+
+
+class ClockKind(StrEnum):
+    FOI = "foi"
+    SAR = "sar"
+    COMPLAINT_STAGE1 = "complaint_stage1"
+    COMPLAINT_STAGE2 = "complaint_stage2"
+    MEMBER_ENQUIRY = "member_enquiry"
+    SERVICE_TARGET = "service_target"
+
+
+class ClockState(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"  # answered (or the ticket closed)
+
+
+class ClockFlag(StrEnum):
+    OK = "ok"
+    DUE_SOON = "due_soon"
+    BREACHED = "breached"
+
+
+# What a clock may pause for while the council waits on the resident.
+PAUSABLE: Mapping[ClockKind, str] = {
+    ClockKind.FOI: "clarification",
+    ClockKind.SAR: "identity_check",
+}
+
+
+class ClockError(ValueError):
+    """A clock operation the rules do not allow (said to the console as it is)."""
+
+
+@dataclass(frozen=True)
+class ClockPeriods:
+    """The periods, from settings (``FRONTDOOR_CLOCK_*``); service targets per department."""
+
+    foi_working_days: int = 20
+    sar_months: int = 1
+    sar_extension_months: int = 2
+    complaint_stage1_working_days: int = 10
+    complaint_stage2_working_days: int = 20
+    member_enquiry_working_days: int = 10
+    service_targets: Mapping[str, int] = field(default_factory=dict)  # department → working days
+    due_soon_working_days: int = 3
+
+
+@dataclass(frozen=True)
+class Clock:
+    kind: ClockKind
+    started_on: date
+    due_on: date
+    state: ClockState = ClockState.RUNNING
+    paused_since: date | None = None
+    paused_for: str | None = None
+    paused_days: int = 0  # calendar days spent paused, all pauses together (for reports)
+    extended: bool = False
+    department: str | None = None  # for a service target
+    stopped_on: date | None = None
+    flag: ClockFlag = ClockFlag.OK
+    restarted_on: date | None = None  # the period runs from here after a pause, else from started_on
+
+    @property
+    def counting_from(self) -> date:
+        return self.restarted_on or self.started_on
+
+
+@lru_cache(maxsize=32)
+def _bank_holidays(year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays("GB", subdiv="ENG", years=year)
+
+
+def is_working_day(day: date) -> bool:
+    return day.weekday() < 5 and day not in _bank_holidays(day.year)
+
+
+def add_working_days(start: date, days: int) -> date:
+    """The ``days``-th working day after ``start`` (``start`` itself does not count)."""
+    current, counted = start, 0
+    while counted < days:
+        current += timedelta(days=1)
+        counted += is_working_day(current)
+    return current
+
+
+def working_days_between(start: date, end: date) -> int:
+    """Working days after ``start`` up to and including ``end`` (negative when end is earlier)."""
+    if end < start:
+        return -working_days_between(end, start)
+    return sum(is_working_day(start + timedelta(days=n)) for n in range(1, (end - start).days + 1))
+
+
+def add_months(start: date, months: int) -> date:
+    """The corresponding date ``months`` later (the month's last day when it has none), moved to
+    the next working day when it is not one (the ICO's reading of art. 12(3))."""
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    due = date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+    while not is_working_day(due):
+        due += timedelta(days=1)
+    return due
+
+
+def due_date(kind: ClockKind, start: date, periods: ClockPeriods, *, department: str | None = None,
+             extended: bool = False) -> date:
+    if kind is ClockKind.FOI:
+        return add_working_days(start, periods.foi_working_days)
+    if kind is ClockKind.SAR:
+        return add_months(start, periods.sar_months + (periods.sar_extension_months if extended else 0))
+    if kind is ClockKind.COMPLAINT_STAGE1:
+        return add_working_days(start, periods.complaint_stage1_working_days)
+    if kind is ClockKind.COMPLAINT_STAGE2:
+        return add_working_days(start, periods.complaint_stage2_working_days)
+    if kind is ClockKind.MEMBER_ENQUIRY:
+        return add_working_days(start, periods.member_enquiry_working_days)
+    if department is None or department not in periods.service_targets:
+        raise ClockError(f"no service target for department {department!r}")
+    return add_working_days(start, periods.service_targets[department])
+
+
+def start_clock(kind: ClockKind | str, started_on: date, periods: ClockPeriods, *,
+                department: str | None = None) -> Clock:
+    kind = ClockKind(kind)
+    return Clock(kind, started_on, due_date(kind, started_on, periods, department=department),
+                 department=department)
+
+
+def clocks_for(*, statutory_kind: str | None, enquiry_type: str, received_on: date, department: str | None,
+               periods: ClockPeriods) -> list[Clock]:
+    """The clocks a new ticket starts: the router's statutory clock (``routing.statutory_clock``),
+    one for a complaint or member enquiry, and the department's service target if it has one."""
+    kinds: list[ClockKind] = []
+    if statutory_kind:
+        kinds.append(ClockKind(statutory_kind))
+    elif enquiry_type in (ClockKind.FOI, ClockKind.SAR):
+        kinds.append(ClockKind(enquiry_type))
+    if enquiry_type == "complaint":
+        kinds.append(ClockKind.COMPLAINT_STAGE1)
+    elif enquiry_type == "member_enquiry":
+        kinds.append(ClockKind.MEMBER_ENQUIRY)
+    clocks = [start_clock(k, received_on, periods) for k in dict.fromkeys(kinds)]
+    if department and department in periods.service_targets:
+        clocks.append(start_clock(ClockKind.SERVICE_TARGET, received_on, periods, department=department))
+    return clocks
+
+
+def escalate_complaint(stage1: Clock, on: date, periods: ClockPeriods) -> tuple[Clock, Clock]:
+    """Stage 1 answered and the resident is not satisfied: stage 1 stops, stage 2 starts."""
+    if stage1.kind is not ClockKind.COMPLAINT_STAGE1:
+        raise ClockError(f"only a stage 1 complaint escalates, not {stage1.kind}")
+    stopped = stage1 if stage1.state is ClockState.STOPPED else stop(stage1, on)
+    return stopped, start_clock(ClockKind.COMPLAINT_STAGE2, on, periods)
+
+
+def pause(clock: Clock, on: date, awaiting: str) -> Clock:
+    """Pause while the council waits for the resident, where the rule allows it."""
+    allowed = PAUSABLE.get(clock.kind)
+    if allowed is None:
+        raise ClockError(f"a {clock.kind} clock does not pause while awaiting the resident")
+    if awaiting != allowed:
+        raise ClockError(f"a {clock.kind} clock pauses only for {allowed}, not {awaiting}")
+    if clock.state is not ClockState.RUNNING:
+        raise ClockError(f"the {clock.kind} clock is {clock.state}, not running")
+    return replace(clock, state=ClockState.PAUSED, paused_since=on, paused_for=awaiting)
+
+
+def resume(clock: Clock, on: date, periods: ClockPeriods) -> Clock:
+    """The resident answered: the period restarts from ``on`` (see the module's docstring)."""
+    if clock.state is not ClockState.PAUSED or clock.paused_since is None:
+        raise ClockError(f"the {clock.kind} clock is {clock.state}, not paused")
+    waited = max(0, (on - clock.paused_since).days)
+    due = due_date(clock.kind, on, periods, department=clock.department, extended=clock.extended)
+    return replace(clock, state=ClockState.RUNNING, due_on=due, paused_since=None, paused_for=None,
+                   paused_days=clock.paused_days + waited, restarted_on=on)
+
+
+def extend(clock: Clock, periods: ClockPeriods) -> Clock:
+    """A complex or numerous SAR: two further months from the same start (art. 12(3))."""
+    if clock.kind is not ClockKind.SAR:
+        raise ClockError(f"only a SAR clock is extendable, not {clock.kind}")
+    if clock.extended:
+        raise ClockError("the SAR clock is already extended")
+    if clock.state is ClockState.STOPPED:
+        raise ClockError("the SAR clock has stopped")
+    return replace(clock, extended=True, due_on=due_date(clock.kind, clock.counting_from, periods,
+                                                          extended=True))
+
+
+def stop(clock: Clock, on: date) -> Clock:
+    """The enquiry was answered (or closed): the clock stops; late stays breached."""
+    if clock.state is ClockState.STOPPED:
+        return clock
+    stopped = replace(clock, state=ClockState.STOPPED, stopped_on=on, paused_since=None, paused_for=None)
+    return replace(stopped, flag=ClockFlag.BREACHED if on > clock.due_on else ClockFlag.OK)
+
+
+def flag(clock: Clock, today: date, periods: ClockPeriods) -> ClockFlag:
+    """Where a clock stands today. A paused clock is neither due soon nor breached: the council
+    is waiting on the resident. A stopped one keeps whether it was answered late."""
+    if clock.state is ClockState.STOPPED:
+        return ClockFlag.BREACHED if clock.stopped_on and clock.stopped_on > clock.due_on else ClockFlag.OK
+    if clock.state is ClockState.PAUSED:
+        return ClockFlag.OK
+    if today > clock.due_on:
+        return ClockFlag.BREACHED
+    if working_days_between(today, clock.due_on) <= periods.due_soon_working_days:
+        return ClockFlag.DUE_SOON
+    return ClockFlag.OK
+
+
+@dataclass(frozen=True)
+class ClockChange:
+    """A clock whose flag changed: the sweep writes it back and publishes it."""
+
+    clock: Clock
+    before: ClockFlag
+    after: ClockFlag
+
+    @property
+    def event_kind(self) -> str:
+        return f"clock_{self.after.value}"
+
+    def detail(self) -> dict[str, str]:
+        c = self.clock
+        out = {"clock": c.kind.value, "from": self.before.value, "to": self.after.value,
+               "due_on": c.due_on.isoformat(), "started_on": c.started_on.isoformat()}
+        if c.department:
+            out["department"] = c.department
+        return out
+
+
+def sweep(clocks: Iterable[Clock], today: date, periods: ClockPeriods) -> list[ClockChange]:
+    """The clocks whose flag is not what it was when last stored, with the new flag set."""
+    changes = []
+    for clock in clocks:
+        now = flag(clock, today, periods)
+        if now is not clock.flag:
+            changes.append(ClockChange(replace(clock, flag=now), clock.flag, now))
+    return changes
+
+
+def earliest_due(clocks: Iterable[Clock]) -> date | None:
+    """The ticket's due date for queues: the earliest running clock's (None when none runs)."""
+    dues = [c.due_on for c in clocks if c.state is ClockState.RUNNING]
+    return min(dues) if dues else None
+
+
+def today_in_england(now: datetime) -> date:
+    """The date the law counts in: the clock's day is England's, not UTC's."""
+    return now.astimezone(LONDON).date()
