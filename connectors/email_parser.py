@@ -11,7 +11,9 @@ stream carries their :class:`BlobRef`. Large base64 parts are decoded chunk by c
 the raw bytes (see :mod:`connectors.email_spill`), never held whole as text.
 
 Mail that cannot become a message (empty, not mail at all, nobody to answer) raises
-:class:`EmailParseError` with a short ``reason``; nothing else escapes.
+:class:`EmailParseError` with a short ``reason``. The one other thing that escapes is an
+:class:`OSError` from the blob store (disk full, unwritable): that is our fault, not the
+mail's, so the channel must answer "try again later" and acknowledge nothing.
 """
 
 from __future__ import annotations
@@ -96,8 +98,8 @@ def parse_email(
     try:
         return _parse(raw, blobs, mailbox, department_hint, mailboxes, envelope_from, received_at,
                       store_raw)
-    except EmailParseError:
-        raise
+    except (EmailParseError, OSError):
+        raise  # OSError: the blob store failed (disk full, unwritable): ours to retry, not a bad mail
     except (RecursionError, MemoryError) as exc:
         raise EmailParseError("unparseable", exc.__class__.__name__) from None
     except Exception as exc:  # a stdlib parser bug on hostile input must not become a traceback

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from connectors.base import Publisher, PublishError
 from connectors.email_parser import EmailParseError, parse_email
 from connectors.email_state import ImapStateStore
-from schemas.blobs import BlobStore
+from schemas.blobs import BlobStore, BlobStoreError
 from schemas.inbound import InboundMessage
 
 log = logging.getLogger(__name__)
@@ -362,6 +362,11 @@ class ImapPoller:
                             "and retrying in %.0f s", exc, self.config.poll_seconds)
                 self._stop.wait(self.config.poll_seconds)
                 continue
+            except BlobStoreError as exc:
+                log.error("imap: the blob store cannot take mail (%s); leaving it in its mailbox "
+                          "and retrying in %.0f s", exc, self.config.poll_seconds)
+                self._stop.wait(self.config.poll_seconds)
+                continue
             self.wait_for_mail()
         self.close()
 
@@ -378,8 +383,9 @@ class ImapPoller:
 
     def poll_once(self) -> int:
         """Fetch, group, publish and acknowledge what is new in every mailbox. Returns the
-        number of messages published. Raises :class:`PublishError` when Kafka is away
-        (nothing unpublished was acknowledged)."""
+        number of messages published. Raises :class:`PublishError` when Kafka is away and
+        :class:`BlobStoreError` when the blob store cannot write (nothing unpublished was
+        acknowledged in either case)."""
         fetched = self._fetch_all()
         groups: dict[str, _Group] = {}
         for item in fetched:
@@ -417,6 +423,8 @@ class ImapPoller:
                         box.mark_gone(uid)
                         continue
                     fetched.append(self._parse(box, uid, *got))
+            except BlobStoreError:
+                raise  # not the connection: nothing fetched this cycle is acknowledged
             except _CONNECTION_ERRORS as exc:
                 box.drop(exc)
                 fetched = [f for f in fetched if f.box is not box]
@@ -426,6 +434,10 @@ class ImapPoller:
         try:
             message = parse_email(raw, blobs=self.blobs, mailbox=box.name,
                                   department_hint=box.config.department, received_at=when)
+        except BlobStoreError:
+            raise
+        except OSError as exc:  # a store that does not wrap its own errors
+            raise BlobStoreError(exc.errno, str(exc)) from exc
         except EmailParseError as exc:
             ref = self.blobs.put(raw, "message/rfc822")
             log.warning("imap %s: UID %d cannot become a message (%s); moving it to %s "

@@ -1,7 +1,8 @@
 """Mail for the council's own domains over SMTP → ``frontdoor.inbound``.
 
 The SMTP reply is the contract: ``250`` only after Kafka acknowledged the message, ``451``
-when the broker is away (the sending MTA keeps the mail and retries), ``550`` for a
+when the broker is away or the blob store cannot write (disk full: the sending MTA keeps the
+mail and retries), ``550`` for a
 recipient in a domain we do not serve (no open relay), ``552`` above the size limit, ``554``
 for mail that can never become a message. Parsing and the blocking ``publish()`` run in a
 thread executor so one slow broker ack never stalls other sessions.
@@ -69,6 +70,10 @@ class SmtpHandler:
         except EmailParseError as exc:
             log.warning("smtp: rejected mail from %s: %s", envelope.mail_from, exc)
             return REPLY_REJECT.format(reason=exc.reason)
+        except OSError as exc:  # the blob store: disk full or unwritable; the sender keeps the mail
+            log.error("smtp: could not store mail from %s (%s); answered 451 so the sender retries",
+                      envelope.mail_from, exc)
+            return REPLY_TRY_LATER
         except Exception:  # a bug must make the sender retry, not lose the mail
             log.exception("smtp: unexpected error parsing mail from %s", envelope.mail_from)
             return REPLY_TRY_LATER

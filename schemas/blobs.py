@@ -23,6 +23,15 @@ class BlobNotFoundError(KeyError):
     pass
 
 
+class BlobStoreError(OSError):
+    """The store could not durably take the bytes (disk full, unwritable, I/O error).
+
+    A fault of ours, never of the content: a channel answers "try again later" (SMTP 451,
+    HTTP 503) and acknowledges nothing. Still an :class:`OSError`, so callers that already
+    handle those keep working.
+    """
+
+
 class BlobStore(Protocol):
     """What an S3-compatible store must offer to replace the filesystem one."""
 
@@ -68,7 +77,10 @@ class FilesystemBlobStore:
             iterator = iter(lambda: stream.read(CHUNK), b"")
         else:
             iterator = chunks
-        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        try:
+            fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        except OSError as exc:
+            raise BlobStoreError(exc.errno, f"blob store {self.root}: {exc.strerror}") from exc
         try:
             with os.fdopen(fd, "wb") as tmp:
                 for chunk in iterator:
@@ -79,16 +91,35 @@ class FilesystemBlobStore:
                 os.fsync(tmp.fileno())
             sha = digest.hexdigest()
             final = self.path_for(sha)
-            final.parent.mkdir(parents=True, exist_ok=True)
+            created = self._make_parents(final.parent)
             if final.exists():
                 os.unlink(tmp_name)
             else:
                 os.replace(tmp_name, final)
-        except BaseException:
+                # The rename and any new directories are durable only once their parent
+                # directories are synced: without it a crash after the reference went to
+                # Kafka could leave the reference pointing at nothing.
+                _fsync_dir(final.parent)
+            for directory in created:
+                _fsync_dir(directory.parent)
+        except BaseException as exc:
             if os.path.exists(tmp_name):
                 os.unlink(tmp_name)
+            if isinstance(exc, OSError) and not isinstance(exc, BlobStoreError):
+                raise BlobStoreError(exc.errno, f"blob store {self.root}: {exc.strerror}") from exc
             raise
         return BlobRef(sha256=sha, size=size, media_type=media_type)
+
+    def _make_parents(self, directory: Path) -> list[Path]:
+        """Create ``directory`` and any missing parents below the root; return those created."""
+        missing: list[Path] = []
+        probe = directory
+        while probe != self.root and not probe.is_dir():
+            missing.append(probe)
+            probe = probe.parent
+        for path in reversed(missing):
+            path.mkdir(exist_ok=True)
+        return list(reversed(missing))
 
     def open(self, ref: BlobRef) -> BinaryIO:
         try:
@@ -102,3 +133,11 @@ class FilesystemBlobStore:
 
     def exists(self, ref: BlobRef) -> bool:
         return self.path_for(ref.sha256).exists()
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
