@@ -3,12 +3,21 @@ connection; the ``alembic`` command line uses ``sqlalchemy.url``."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from alembic import context
 
+import tickets
 from tickets.db import make_engine
 from tickets.models import metadata
 
 config = context.config
+
+# Every module of tickets/ may add tables to the one metadata (accounts, outbox ...).
+for _module in pkgutil.iter_modules(tickets.__path__):
+    if _module.name != "migrations":
+        importlib.import_module(f"tickets.{_module.name}")
 
 
 def run_migrations_offline() -> None:
