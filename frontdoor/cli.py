@@ -10,7 +10,16 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
-from frontdoor import cli_classifier, cli_core, cli_email, cli_router, cli_tickets, cli_web
+from frontdoor import (
+    cli_classifier,
+    cli_console,
+    cli_core,
+    cli_email,
+    cli_outbound,
+    cli_router,
+    cli_tickets,
+    cli_web,
+)
 from ingest.errors import BrokerSetupError, PublishError
 from schemas.errors import OperatorError
 
@@ -45,7 +54,9 @@ cli_email.register(app, bench_app)
 cli_web.register(app, bench_app)
 cli_classifier.register(app, bench_app)
 cli_router.register(app, bench_app)
+cli_outbound.register(app, bench_app)
 cli_tickets.register(app, bench_app)
+cli_console.register(app)
 
 
 def main(argv: list[str] | None = None) -> Any:

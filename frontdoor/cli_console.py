@@ -1,0 +1,83 @@
+"""The console's accounts (``frontdoor users add|role|disable|list``) and ``frontdoor demo``."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import typer
+
+from frontdoor.settings import Settings, load_settings
+from schemas.errors import OperatorError
+
+PASSWORD_ENV = "FRONTDOOR_USER_PASSWORD"  # noqa: S105  (the variable's name, not a password)
+ROLES_HELP = "agent (all departments), officer (--department), supervisor, ops, admin"
+
+
+def account_store(settings: Settings):  # type: ignore[no-untyped-def]  # imported lazily (SQLAlchemy)
+    from tickets.accounts import AccountStore
+    from tickets.db import make_engine, require_current
+
+    engine = make_engine(settings.effective_database_url)
+    require_current(engine)
+    return AccountStore(engine)
+
+
+def register(app: typer.Typer) -> None:
+    users_app = typer.Typer(help="Console accounts: sign-in, role and departments.", no_args_is_help=True)
+    app.add_typer(users_app, name="users")
+
+    @users_app.command("add")
+    def add(
+        email: str = typer.Argument(..., help="The person's email address: their sign-in name."),
+        role: str = typer.Option(..., "--role", help=ROLES_HELP),
+        department: list[str] = typer.Option(  # noqa: B008
+            [], "--department", help="A department id (repeat for several)."),
+        name: str = typer.Option(None, "--name", help="Their name, as colleagues see it."),
+    ) -> None:
+        """Add an account. The password comes from FRONTDOOR_USER_PASSWORD, else a prompt."""
+        password = os.environ.get(PASSWORD_ENV) or typer.prompt("Password (at least 10 characters)",
+                                                               hide_input=True, confirmation_prompt=True)
+        settings = load_settings()
+        _known_departments(settings, department)
+        account = account_store(settings).add_user(email, password, role, department, name=name)
+        typer.echo(json.dumps({"email": account.email, "role": account.role.value,
+                               "departments": list(account.departments)}))
+
+    @users_app.command("role")
+    def role(
+        email: str = typer.Argument(...),
+        role: str = typer.Option(..., "--role", help=ROLES_HELP),
+        department: list[str] = typer.Option(None, "--department", help="Replaces the departments if given."),  # noqa: B008
+    ) -> None:
+        """Change an account's role (and departments); it signs in again."""
+        settings = load_settings()
+        _known_departments(settings, department or [])
+        account = account_store(settings).set_role(email, role, department or None)
+        typer.echo(json.dumps({"email": account.email, "role": account.role.value,
+                               "departments": list(account.departments)}))
+
+    @users_app.command("disable")
+    def disable(email: str = typer.Argument(...)) -> None:
+        """Disable an account: its sessions end at once and it cannot sign in."""
+        account = account_store(load_settings()).disable(email)
+        typer.echo(json.dumps({"email": account.email, "disabled": account.disabled}))
+
+    @users_app.command("list")
+    def list_users() -> None:
+        """One JSON line per account."""
+        for account in account_store(load_settings()).list_users():
+            typer.echo(json.dumps({"email": account.email, "role": account.role.value,
+                                   "departments": list(account.departments), "disabled": account.disabled}))
+
+
+def _known_departments(settings: Settings, departments: list[str]) -> None:
+    if not departments:
+        return
+    from classifiers.taxonomy import load_taxonomy
+
+    known = set(load_taxonomy(settings.taxonomy).ids)
+    unknown = [d for d in departments if d not in known]
+    if unknown:
+        raise OperatorError(f"--department {', '.join(unknown)}: not in the taxonomy "
+                            f"(known: {', '.join(sorted(known))})")
