@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 import typer
 
 from frontdoor.settings import Settings, load_settings
 from schemas.errors import OperatorError
 
+if TYPE_CHECKING:
+    from tickets.accounts import AccountStore
+
 PASSWORD_ENV = "FRONTDOOR_USER_PASSWORD"  # noqa: S105  (the variable's name, not a password)
 ROLES_HELP = "agent (all departments), officer (--department), supervisor, ops, admin"
 
 
-def account_store(settings: Settings):  # type: ignore[no-untyped-def]  # imported lazily (SQLAlchemy)
+def account_store(settings: Settings) -> AccountStore:
     from tickets.accounts import AccountStore
     from tickets.db import make_engine, require_current
 
