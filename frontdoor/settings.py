@@ -9,8 +9,9 @@ empty variable means unset. :func:`load_settings` turns a mistake in them into o
 from __future__ import annotations
 
 import re
+from ipaddress import ip_network
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -96,6 +97,47 @@ class Settings(BaseSettings):
     upload_max_files: int = Field(default=5, ge=1,
                                   description="most attachments on one contact-form submission")
 
+    # Outbound (outbound/): acknowledgements and replies; see docs/outbound.md
+    relay_host: str | None = Field(default=None, description="the council's SMTP relay for outbound mail")
+    relay_port: int = Field(default=587, ge=1, le=65535, description="the relay's port")
+    relay_user: str | None = Field(default=None, description="relay login (AUTH after STARTTLS); unset: none")
+    relay_password: SecretStr = Field(default=SecretStr(""), description="relay password")
+    relay_starttls: bool = Field(default=True,
+                                 description="STARTTLS before AUTH (false only for a relay on this host)")
+    mail_from: str = Field(default="enquiries@council.example.gov.uk",
+                           description="From address of acknowledgements and replies")
+    mail_from_name: str | None = Field(default=None, description="display name on outbound mail")
+    council_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="the council's own mail domains, never acknowledged; unset: FRONTDOOR_SMTP_DOMAINS",
+    )
+    ack_rate_per_hour: int = Field(default=3, ge=1,
+                                   description="acknowledgements one recipient may get per hour (loops die)")
+    templates_dir: Path | None = Field(default=None,
+                                       description="the council's outbound templates over the shipped ones")
+    outbound_provider: Literal["relay", "notify"] = Field(
+        default="relay", description="'relay' (SMTP relay + Twilio) or 'notify' (GOV.UK Notify)")
+    twilio_from: str | None = Field(
+        default=None, description="number to text from when the one the resident texted is unknown")
+    twilio_api_base: str = Field(default="https://api.twilio.com", description="Twilio REST API base URL")
+    notify_api_key: SecretStr = Field(default=SecretStr(""), description="GOV.UK Notify API key")
+    notify_base_url: str = Field(default="https://api.notifications.service.gov.uk",
+                                 description="GOV.UK Notify API base URL")
+    notify_ack_email_template: str | None = Field(default=None, description="Notify template id")
+    notify_ack_sms_template: str | None = Field(default=None, description="Notify template id")
+    notify_reply_email_template: str | None = Field(default=None, description="Notify template id")
+    notify_reply_sms_template: str | None = Field(default=None, description="Notify template id")
+    notify_email_reply_to_id: str | None = Field(default=None, description="Notify reply-to address id")
+    api_rate_limit: int = Field(default=120, ge=1,
+                                description="new enquiries one address may post to /api/enquiries per window")
+    api_rate_window_s: int = Field(default=60, ge=1, description="the API rate limit's window, in seconds")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated CIDRs of proxies whose X-Forwarded-For names the client; unset: none",
+    )
+    intake_relay_metrics_port: int = Field(default=9465, ge=0, le=65535,
+                                           description="'frontdoor relay' Prometheus metrics port (0: off)")
+
     @field_validator("kafka_bootstrap")
     @classmethod
     def _bootstrap(cls, value: str | None) -> str | None:
@@ -133,7 +175,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an http(s) URL (e.g. https://contact.council.gov.uk)")
         return value.rstrip("/")
 
-    @field_validator("smtp_domains", mode="before")
+    @field_validator("smtp_domains", "council_domains", mode="before")
     @classmethod
     def _split_domains(cls, value: object) -> object:
         if isinstance(value, str):
@@ -146,6 +188,20 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("names no domain: list the domains SMTP accepts mail for, comma-separated "
                              "(e.g. council.gov.uk,council.example.org)")
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, list):
+            for item in value:
+                try:
+                    ip_network(str(item), strict=False)
+                except ValueError:
+                    raise ValueError(f"{item!r} is not an IP address or CIDR network (e.g. 10.0.0.0/8)") \
+                        from None
         return value
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from classifiers.registry import ModelRegistry, load_classifier
 from classifiers.taxonomy import Taxonomy
 from frontdoor.settings import Settings
@@ -12,6 +14,9 @@ from router.policy import RoutingPolicy
 from router.runner import ModelSource
 from schemas.blobs import FilesystemBlobStore
 from schemas.topics import CORE_TOPICS
+
+if TYPE_CHECKING:
+    from tickets.outbox import OutboxPolicy
 
 
 def local_broker(settings: Settings) -> LocalBroker:
@@ -68,6 +73,17 @@ def model_source(settings: Settings) -> ModelSource:
     registry = model_registry(settings)
     return ModelSource(current=registry.current_version,
                        load=lambda version: load_classifier(version, registry.root))
+
+
+def outbox_policy(settings: Settings) -> OutboxPolicy:
+    """What queueing an acknowledgement or reply needs (the ticket consumer, the console)."""
+    from tickets.outbox import OutboxPolicy
+
+    return OutboxPolicy(
+        public_url=settings.public_url, mail_from=settings.mail_from,
+        council_domains=tuple(settings.council_domains or settings.smtp_domains),
+        ack_rate_per_hour=settings.ack_rate_per_hour, twilio_from=settings.twilio_from,
+    )
 
 
 def routing_policy(taxonomy: Taxonomy) -> RoutingPolicy:

@@ -1,0 +1,187 @@
+"""The sender stage: outbox rows → ``frontdoor.outbound`` → the resident's channel.
+
+Two parts, both in ``frontdoor outbound``:
+
+* :class:`OutboxRelay` publishes rows nobody has published yet (and rows a dead sender left
+  ``sending`` past their lease) to ``frontdoor.outbound``, keyed by recipient; a row is marked
+  published only after Kafka's ack, so while the broker is away replies wait in the outbox
+  and go when it is back.
+* :class:`OutboxSender` handles each record: it claims the row (``created`` → ``sending``, one
+  conditional UPDATE), renders it, hands it to the provider and records ``sent`` with the
+  provider's id. A redelivered record finds the row no longer ``created`` and does nothing.
+
+A crash between the provider's acceptance and the ``sent`` UPDATE leaves one row ``sending``;
+after its lease the relay offers it again and it is sent again with the same Message-ID. That
+is the only message a crash can send twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from ingest.bus import KafkaProducerClient, Record
+from ingest.errors import PoisonMessageError, PublishError
+from outbound.rendering import TemplateSet
+from outbound.senders import EmailSender, SendError, SmsSender
+from outbound.sms import WARN_ABOVE_SEGMENTS, count_segments
+from schemas.topics import OUTBOUND
+from tickets import outbox
+from tickets.outbox import OutboxChannel, OutboxKind, OutboxRow, OutboxStatus
+
+log = logging.getLogger(__name__)
+
+
+def encode_record(row: OutboxRow) -> tuple[bytes, bytes]:
+    """(key, value) of a row's record: keyed by recipient so one resident's messages keep order."""
+    value = json.dumps({"outbox_id": row.id, "idempotency_key": row.idempotency_key,
+                        "channel": row.channel.value}, separators=(",", ":")).encode()
+    return row.recipient.encode(), value
+
+
+def decode_record(value: bytes | None) -> int:
+    try:
+        data = json.loads(value or b"")
+        return int(data["outbox_id"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise PoisonMessageError("malformed_outbound", f"not an outbound record: {exc}") from None
+
+
+class OutboxRelay:
+    """Publishes outbox rows to ``frontdoor.outbound``; each row after Kafka's ack."""
+
+    def __init__(self, engine: Engine, client: KafkaProducerClient, *, topic: str = OUTBOUND,
+                 batch: int = 500) -> None:
+        self.engine = engine
+        self.client = client
+        self.topic = topic
+        self.batch = batch
+
+    def relay_once(self) -> int:
+        """Publish one batch; the number published. A :class:`PublishError` leaves every row of
+        the batch unpublished (they go next time)."""
+        with self.engine.connect() as conn:
+            rows = outbox.to_publish(conn, limit=self.batch)
+        if not rows:
+            return 0
+        for row in rows:
+            key, value = encode_record(row)
+            self.client.send(self.topic, value, key, wait=False)
+        self.client.flush()
+        with self.engine.begin() as conn:
+            outbox.mark_published(conn, [r.id for r in rows])
+        return len(rows)
+
+    def run(self, stopping: threading.Event, interval_s: float = 0.5) -> None:
+        while not stopping.is_set():
+            try:
+                published = self.relay_once()
+            except PublishError as exc:
+                log.warning("outbox relay: broker unavailable (%s); rows wait in the outbox", exc)
+                stopping.wait(2.0)
+                continue
+            except Exception:
+                log.exception("outbox relay failed; retrying")
+                stopping.wait(2.0)
+                continue
+            if published < self.batch:
+                stopping.wait(interval_s)
+
+
+@dataclass
+class SenderCounts:
+    sent: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    retried: int = 0
+    skipped: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+class OutboxSender:
+    """Sends the row a record names, if it is still to be sent (see the module docstring)."""
+
+    def __init__(self, engine: Engine, templates: TemplateSet, *, email: EmailSender | None,
+                 sms: SmsSender | None, opted_out: Callable[[str], bool] = lambda _number: False,
+                 lease_s: float = 60.0, retry_in_s: float = 30.0) -> None:
+        self.engine = engine
+        self.templates = templates
+        self.email = email
+        self.sms = sms
+        self.opted_out = opted_out
+        self.lease_s = lease_s
+        self.retry_in_s = retry_in_s
+        self.counts = SenderCounts()
+
+    def handle(self, record: Record) -> None:
+        self.send(decode_record(record.value))
+
+    def send(self, outbox_id: int) -> OutboxStatus | None:
+        """Send one row if it can be claimed; the status it ended in, None if not claimed."""
+        with self.engine.begin() as conn:
+            row = outbox.claim(conn, outbox_id, lease_s=self.lease_s)
+        if row is None:
+            self.counts.skipped += 1
+            return None
+        reason = self._suppression(row)
+        if reason:
+            return self._finish(row, OutboxStatus.SUPPRESSED, reason)
+        try:
+            provider, provider_id = self._deliver(row)
+        except SendError as exc:
+            if not exc.permanent:
+                log.warning("outbox %d (%s): %s; trying again in %.0f s", row.id, row.reference, exc.reason,
+                            self.retry_in_s)
+                with self.engine.begin() as conn:
+                    outbox.release(conn, row.id, exc.reason, retry_in_s=self.retry_in_s)
+                self.counts.retried += 1
+                return OutboxStatus.SENDING
+            log.warning("outbox %d (%s): permanent failure: %s", row.id, row.reference, exc.reason)
+            with self.engine.begin() as conn:
+                outbox.advance(conn, row.id, OutboxStatus.FAILED, reason=exc.reason)
+                outbox.mark_undeliverable(conn, row.recipient, row.channel, exc.reason, row.id)
+            self.counts.failed += 1
+            return OutboxStatus.FAILED
+        with self.engine.begin() as conn:
+            outbox.advance(conn, row.id, OutboxStatus.SENT, provider_id=provider_id, provider=provider)
+        self.counts.sent += 1
+        return OutboxStatus.SENT
+
+    def _suppression(self, row: OutboxRow) -> str | None:
+        if row.channel is OutboxChannel.SMS and self.opted_out(row.recipient):
+            return "the number opted out (STOP)"
+        with self.engine.connect() as conn:
+            marked = outbox.undeliverable_addresses(conn, [row.recipient])
+        if marked:
+            return f"undeliverable: {marked[row.recipient]}"
+        return None
+
+    def _finish(self, row: OutboxRow, status: OutboxStatus, reason: str) -> OutboxStatus:
+        with self.engine.begin() as conn:
+            outbox.advance(conn, row.id, status, reason=reason)
+        log.info("outbox %d (%s) %s: %s", row.id, row.reference, status.value, reason)
+        self.counts.suppressed += 1
+        return status
+
+    def _deliver(self, row: OutboxRow) -> tuple[str, str]:
+        kind = row.kind.value
+        variables = dict(row.context)
+        if row.kind is OutboxKind.REPLY:
+            variables.update(body=row.body or "", author=row.author or "")
+        if row.channel is OutboxChannel.EMAIL:
+            if self.email is None:
+                raise SendError("no email sender configured (FRONTDOOR_RELAY_HOST or Notify)",
+                                permanent=False)
+            return self.email.name, self.email.send_email(row, self.templates.email(kind, variables))
+        if self.sms is None:
+            raise SendError("no SMS sender configured (FRONTDOOR_TWILIO_* or Notify)", permanent=False)
+        text = self.templates.sms(kind, variables)
+        segments = count_segments(text)
+        if segments.segments > WARN_ABOVE_SEGMENTS:
+            log.warning("outbox %d (%s): %d SMS segments", row.id, row.reference, segments.segments)
+        return self.sms.name, self.sms.send_sms(row, text)

@@ -1,0 +1,102 @@
+"""Delivery status back onto the outbox row: Twilio's status callbacks and email bounces.
+
+A status only moves a row forward (``sent`` → ``delivered`` or ``failed``): a late ``sent``
+callback after ``delivered`` changes nothing. A permanent failure (a mailbox that does not
+exist, a landline, a number that sent STOP to Twilio) also marks the address or number
+undeliverable, which the console shows on the ticket and which stops further messages to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from outbound.senders import TWILIO_PERMANENT
+from schemas.inbound import Automation, InboundMessage
+from tickets import outbox
+from tickets.outbox import OutboxRow, OutboxStatus
+
+log = logging.getLogger(__name__)
+
+TWILIO_DELIVERED = frozenset({"delivered", "read"})
+TWILIO_FAILED = frozenset({"failed", "undelivered", "canceled"})
+_MESSAGE_ID = re.compile(rb"<[^<>\s@]+@[^<>\s]+>")
+_DSN_STATUS = re.compile(rb"^Status:\s*([245])\.(\d{1,3})\.(\d{1,3})", re.IGNORECASE | re.MULTILINE)
+_DSN_DIAGNOSTIC = re.compile(rb"^Diagnostic-Code:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
+
+
+def record_twilio_status(engine: Engine, message_sid: str, status: str,
+                         error_code: str | None = None) -> OutboxRow | None:
+    """Apply one Twilio status callback to the outbox row it names; None when the SID is not
+    one of ours (the intake's own TwiML replies, or a database without the outbox yet)."""
+    try:
+        with engine.begin() as conn:
+            row = outbox.by_provider_id(conn, message_sid)
+            if row is None:
+                return None
+            status = status.lower()
+            code = int(error_code) if error_code and error_code.isdigit() else None
+            if status in TWILIO_DELIVERED:
+                outbox.advance(conn, row.id, OutboxStatus.DELIVERED)
+            elif status in TWILIO_FAILED:
+                reason = f"Twilio {status}" + (f" (error {code})" if code else "")
+                outbox.advance(conn, row.id, OutboxStatus.FAILED, reason=reason)
+                if code in TWILIO_PERMANENT:
+                    outbox.mark_undeliverable(conn, row.recipient, row.channel, reason, row.id)
+            return outbox.get(conn, row.id)
+    except (OperationalError, ProgrammingError) as exc:
+        log.debug("no outbox to record Twilio status in: %s", exc)
+        return None
+
+
+def bounced_message_ids(message: InboundMessage, raw: bytes | None) -> list[str]:
+    """The Message-IDs a bounce may be about: its threading headers, then every Message-ID in
+    the returned headers (the DSN's message/rfc822 or text/rfc822-headers part)."""
+    found: list[str] = []
+    thread = message.threading
+    for mid in (thread.in_reply_to, *thread.references):
+        if mid and mid not in found:
+            found.append(mid)
+    for blob in (raw or b"", message.body_text.encode("utf-8", "replace")):
+        for match in _MESSAGE_ID.finditer(blob):
+            mid = match.group(0).decode("ascii", "replace")
+            if mid not in found and mid != thread.message_id:
+                found.append(mid)
+    return found
+
+
+def dsn_is_permanent(raw: bytes | None, body_text: str) -> tuple[bool, str]:
+    """Whether the bounce says the failure is permanent (DSN status 5.x.x), and why.
+    A delay notice (4.x.x) is not a failure; a bounce with no status at all is taken as one."""
+    for blob in (raw or b"", body_text.encode("utf-8", "replace")):
+        match = _DSN_STATUS.search(blob)
+        if match:
+            status = b".".join(match.groups()).decode()
+            diagnostic = _DSN_DIAGNOSTIC.search(blob)
+            why = diagnostic.group(1).decode("utf-8", "replace").strip()[:300] if diagnostic else ""
+            return status.startswith("5"), f"bounced {status}" + (f": {why}" if why else "")
+    return True, "bounced (no delivery status given)"
+
+
+def record_bounce(engine: Engine, message: InboundMessage, raw: bytes | None = None) -> OutboxRow | None:
+    """Match a bounce (flagged by the email parser) to the outbound mail it returns, by that
+    mail's Message-ID, and fail the row; a permanent bounce marks the address undeliverable."""
+    if message.automation is not Automation.BOUNCE:
+        return None
+    permanent, reason = dsn_is_permanent(raw, message.body_text)
+    with engine.begin() as conn:
+        for mid in bounced_message_ids(message, raw):
+            row = outbox.by_message_id(conn, mid)
+            if row is None:
+                continue
+            if not permanent:
+                log.info("outbox %d (%s): delivery delayed: %s", row.id, row.reference, reason)
+                return row
+            outbox.advance(conn, row.id, OutboxStatus.FAILED, reason=reason)
+            outbox.mark_undeliverable(conn, row.recipient, row.channel, reason, row.id)
+            log.info("outbox %d (%s) bounced: %s", row.id, row.reference, reason)
+            return outbox.get(conn, row.id)
+    return None
