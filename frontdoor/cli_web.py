@@ -1,22 +1,104 @@
-"""Commands for this area; ``register`` adds them to the ``frontdoor`` app."""
+"""Commands for this area; ``register`` adds them to the ``frontdoor`` app.
+
+``frontdoor web``, ``frontdoor relay``, ``frontdoor twilio reconcile``, ``frontdoor import-calls``
+and ``frontdoor bench web``. This module is where the settings become the explicit arguments of
+web/ and of the intake (web/ never reads them itself).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import signal
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from frontdoor.output import print_figures
-from frontdoor.settings import load_settings
+from frontdoor.settings import Settings, load_settings
 from schemas.errors import OperatorError
 
+if TYPE_CHECKING:
+    from ingest.intake_store import IntakeStore
+    from web.config import WebConfig
+
 log = logging.getLogger(__name__)
+
+DRAIN_S = 60.0  # how long a one-shot command publishes what it committed before leaving it to the relay
+
+
+def web_config(settings: Settings) -> WebConfig:
+    """The HTTP app's configuration, from the one settings object."""
+    from web.config import WebConfig, parse_networks
+
+    return WebConfig(
+        public_url=settings.public_url,
+        twilio_auth_token=settings.twilio_auth_token.get_secret_value(),
+        twilio_account_sid=settings.twilio_account_sid,
+        web_secret=settings.web_secret.get_secret_value(),
+        agent_tokens=settings.agent_tokens.get_secret_value(),
+        form_rate_limit=settings.form_rate_limit,
+        form_rate_window_s=settings.form_rate_window_s,
+        api_rate_limit=settings.api_rate_limit,
+        api_rate_window_s=settings.api_rate_window_s,
+        upload_max_bytes=settings.upload_max_bytes,
+        upload_max_files=settings.upload_max_files,
+        trusted_proxies=parse_networks(settings.trusted_proxies),
+    )
+
+
+def intake_store(settings: Settings) -> IntakeStore:
+    from ingest.intake_store import IntakeStore
+
+    return IntakeStore.from_url(settings.effective_database_url)
+
+
+def publish_committed(settings: Settings, store: IntakeStore, timeout_s: float = DRAIN_S) -> int:
+    """For one-shot commands: publish what is committed now, if the broker answers within
+    ``timeout_s``; the rows left (returned) wait for ``frontdoor web`` / ``frontdoor relay``."""
+    from frontdoor import wiring
+    from ingest.errors import PublishError
+    from ingest.intake_relay import IntakeRelay
+
+    try:
+        address = wiring.connect(settings)
+    except PublishError as exc:
+        log.warning("%s", exc)
+        return store.backlog()[0]
+    publisher = wiring.publisher(settings, address)
+    try:
+        IntakeRelay(store, publisher).drain(timeout_s)
+    finally:
+        publisher.close()
+    return store.backlog()[0]
+
+
+def parse_since(value: str, now: datetime | None = None) -> datetime:
+    """``2026-12-06``, ``2026-12-06T09:30`` (UTC unless an offset is given) or a span back from
+    now: ``90m``, ``6h``, ``2d``."""
+    now = now or datetime.now(UTC)
+    span = re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", value)
+    if span:
+        amount, unit = int(span.group(1)), span.group(2)
+        return now - timedelta(**{{"m": "minutes", "h": "hours", "d": "days"}[unit]: amount})
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise OperatorError(f"--since {value!r} is not a time: give 2026-12-06, 2026-12-06T09:30 or a span "
+                            "such as 6h or 2d") from None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    if when > now:
+        raise OperatorError(f"--since {value} is in the future")
+    return when
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this area's commands (and its ``bench`` subcommands) to the CLI."""
+    twilio_app = typer.Typer(help="Twilio SMS: recover what never reached us.", no_args_is_help=True)
+    app.add_typer(twilio_app, name="twilio")
 
     @app.command("web")
     def web(
@@ -24,7 +106,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         port: int = typer.Option(None, "--port", min=1, max=65535,
                                  help="Port to listen on (default FRONTDOOR_WEB_PORT)."),
     ) -> None:
-        """The HTTP app: Twilio webhooks, the contact form (/contact), the JSON API (/api/docs)."""
+        """The HTTP app: Twilio webhooks, the contact form (/contact), the JSON API (/api/docs).
+
+        Runs the intake relay in a thread: what the app takes reaches Kafka as soon as it answers."""
         import socket
 
         import uvicorn
@@ -48,9 +132,89 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                                 "FRONTDOOR_WEB_HOST / FRONTDOOR_WEB_PORT (or --host / --port)") from None
         try:
             wiring.connect(settings)
-        except PublishError as exc:  # the app still starts: it answers 503 until the broker is back
-            log.warning("%s; enquiries get 503 until it answers", exc)
-        uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_level="info")
+        except PublishError as exc:  # the app still starts: it takes enquiries, the relay publishes later
+            log.warning("%s; enquiries are taken and published when it answers", exc)
+        store = intake_store(settings)
+        blobs = wiring.blob_store(settings)
+        app_ = create_app(web_config(settings), store=store, blobs=blobs,
+                          publisher=wiring.publisher(settings))
+        # proxy_headers off: X-Forwarded-For is believed only from FRONTDOOR_TRUSTED_PROXIES (web/limits.py)
+        uvicorn.run(app_, host=host, port=port, proxy_headers=False, log_level="info")
+
+    @app.command("relay")
+    def relay(
+        metrics_port: int = typer.Option(None, "--metrics-port", min=0, max=65535,
+                                         help="Prometheus metrics port (default "
+                                              "FRONTDOOR_INTAKE_RELAY_METRICS_PORT; 0: off)."),
+    ) -> None:
+        """Publish the intake outbox to Kafka until stopped (``frontdoor web`` runs one too;
+        several may run, one publishes at a time)."""
+        from prometheus_client import start_http_server
+
+        from frontdoor import wiring
+        from ingest.errors import PublishError
+        from ingest.intake_relay import IntakeRelay
+
+        settings = load_settings()
+        port = settings.intake_relay_metrics_port if metrics_port is None else metrics_port
+        try:
+            wiring.connect(settings)
+        except PublishError as exc:
+            log.warning("%s; the relay publishes when it answers", exc)
+        store = intake_store(settings)
+        publisher = wiring.publisher(settings)
+        relay_ = IntakeRelay(store, publisher)
+        if port:
+            start_http_server(port, addr="127.0.0.1")
+            log.info("relay: metrics on http://127.0.0.1:%d/metrics", port)
+
+        def stop(_signum: int, _frame: Any) -> None:
+            relay_.stop(timeout_s=0)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        log.info("relay: publishing the intake outbox (%d rows waiting)", store.backlog()[0])
+        try:
+            relay_.run()
+        finally:
+            publisher.close()
+            store.dispose()
+
+    @twilio_app.command("reconcile")
+    def twilio_reconcile(
+        since: str = typer.Option(..., "--since",
+                                  help="From when: 2026-12-06, 2026-12-06T09:30 (UTC), 6h, 2d."),
+        to: str = typer.Option(None, "--to", help="Only messages to this number of ours (E.164)."),
+    ) -> None:
+        """Ingest inbound SMS that Twilio holds and the intake never saw (the web app was down).
+
+        Idempotent on MessageSid: run it as often as you like. Prints one JSON line of totals."""
+        from ingest.intake import IntakeService
+        from ingest.intake_twilio import TWILIO_API, reconcile, twilio_client
+
+        start = parse_since(since)
+        settings = load_settings()
+        token = settings.twilio_auth_token.get_secret_value()
+        if not settings.twilio_account_sid or not token:
+            raise OperatorError("twilio reconcile needs FRONTDOOR_TWILIO_ACCOUNT_SID and "
+                                "FRONTDOOR_TWILIO_AUTH_TOKEN (the account the SMS number belongs to)")
+        api_base = str(getattr(settings, "twilio_api_base", None) or TWILIO_API)
+        client = twilio_client(settings.twilio_account_sid, token, api_base)
+        store = intake_store(settings)
+        try:
+            from twilio.base.exceptions import TwilioException
+
+            try:
+                report = reconcile(client, IntakeService(store), since=start, to=to)
+            except TwilioException as exc:
+                reason = str(exc).strip().splitlines()[-1]
+                raise OperatorError(f"Twilio refused the listing: {reason}") from None
+            except OSError as exc:
+                raise OperatorError(f"cannot reach Twilio at {api_base}: {exc}") from None
+            waiting = publish_committed(settings, store) if report.ingested else store.backlog()[0]
+        finally:
+            store.dispose()
+        typer.echo(json.dumps({**report.as_dict(), "waiting_for_broker": waiting}))
 
     @bench_app.command("web")
     def bench_web(
@@ -58,7 +222,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         concurrency: int = typer.Option(8, "--concurrency", "-c", help="Clients posting at once."),
         as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
     ) -> None:
-        """POST /api/enquiries end to end (uvicorn, store, Kafka's ack) beside the bare publisher."""
+        """POST /api/enquiries end to end (uvicorn, the durable commit) beside the bare publisher,
+        and the relay's delay from commit to Kafka's ack."""
         from frontdoor import wiring
         from web.bench import run_web_bench
 
@@ -73,30 +238,30 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     ) -> None:
         """Ingest a contact-centre call export; bad rows are listed with line numbers.
 
-        Prints one JSON line of totals. Exit 0 when every row was ingested (now or by an
-        earlier import), 1 when some rows were rejected, 2 when the file is refused whole
-        (not an export, or a quote never closes): nothing of it is imported."""
+        Prints one JSON line of totals. Exit 0 when every row was taken (now or by an earlier
+        import), 1 when some rows were rejected, 2 when the file is refused whole (not an export,
+        or a quote never closes): nothing of it is imported. Rows are committed to the intake
+        outbox first; they are published now if the broker answers, else by the relay later."""
         from connectors.call_notes import CsvFormatError
-        from frontdoor import wiring
+        from ingest.intake import IntakeService
         from web.call_import import ingest_calls, load_calls
-        from web.intake import IntakeService
-        from web.store import IntakeStore
 
         try:  # the whole file is checked first: its mistakes are reported even with the broker away
             export = load_calls(file)
         except CsvFormatError as exc:
             raise OperatorError(f"{file}: {exc}") from None
         settings = load_settings()
-        address = wiring.connect(settings)
-        store = IntakeStore.from_url(settings.effective_database_url)
-        publisher = wiring.publisher(settings, address)
+        store = intake_store(settings)
         try:
-            report = ingest_calls(export, IntakeService(store, publisher))
+            report = ingest_calls(export, IntakeService(store))
+            waiting = publish_committed(settings, store) if report.ingested else store.backlog()[0]
         finally:
-            publisher.close()
             store.dispose()
         for bad in report.rejected:
             typer.echo(f"{file}: line {bad.line}: {bad.reason}", err=True)
-        typer.echo(json.dumps(report.as_dict()))
+        if waiting:
+            typer.echo(f"{file}: {waiting} messages wait for the broker; 'frontdoor web' or "
+                       "'frontdoor relay' publishes them when it answers", err=True)
+        typer.echo(json.dumps({**report.as_dict(), "waiting_for_broker": waiting}))
         if report.rejected:
             raise typer.Exit(1)

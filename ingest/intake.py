@@ -1,17 +1,14 @@
 """Exactly-once intake: a dedupe key gets one reference and reaches the stream once.
 
-Every web path (Twilio, the form, the JSON API, agents' notes, the call import) goes
-through :meth:`IntakeService.submit`:
+Every HTTP channel (Twilio, the form, the JSON API, agents' notes) and the call import go
+through :meth:`IntakeService.submit`, which only commits: the reference (from the injected
+:class:`ReferenceAllocator`) and the message are written in one transaction of the intake
+store, and the caller answers its sender at once. Publishing is the relay's job
+(:mod:`ingest.intake_relay`): it marks a row published only after Kafka's ack, so a broker
+outage delays messages but loses none and never turns into a 5xx the sender has to retry.
 
-1. a key already published answers with its reference at once (a Twilio retry, a
-   double-clicked form, a re-imported CSV row) and publishes nothing;
-2. a new key gets a fresh reference and its message is written to the store first (one
-   transaction), so a retry after a broker failure publishes the very same message (same
-   id, same reference);
-3. a short lease on the row makes sure two concurrent requests with one key cannot both
-   publish (the loser answers 503 and its sender retries);
-4. only after Kafka acknowledged (acks=all) is the row marked published and the caller may
-   answer its sender. A :class:`PublishError` leaves the row unpublished: the sender retries.
+A key already taken answers with its reference and adds nothing (a Twilio retry, a
+double-clicked form, a re-imported CSV row).
 """
 
 from __future__ import annotations
@@ -20,28 +17,59 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
 
-from connectors.base import Publisher, PublishError
+from sqlalchemy import insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from ingest.intake_store import IntakeStore, references
 from schemas.inbound import InboundMessage
-from web.store import IntakeStore
+from schemas.reference import new_reference
 
 log = logging.getLogger(__name__)
-
-LEASE_S = 60.0
 
 
 class IdempotencyConflictError(ValueError):
     """The same idempotency key came back with a different request."""
 
 
-class InProgressError(PublishError):
-    """Another request with the same key is being published right now; retry shortly."""
+class ReferenceAllocator(Protocol):
+    """Issues the reference of a new message.
+
+    Called inside the intake's own transaction (``conn``), so the reference and the intake row
+    commit together or not at all. One allocator serves every channel, so one unique constraint
+    covers them all; the tickets database's allocator plugs in here.
+    """
+
+    def allocate(self, conn: Connection, dedupe_key: str) -> str: ...
+
+
+class TableReferenceAllocator:
+    """The default allocator: a random reference recorded in ``intake_references``; a clash
+    (35 bits: practically never) draws again inside a savepoint, so the transaction survives."""
+
+    def __init__(self, attempts: int = 10) -> None:
+        self.attempts = attempts
+
+    def allocate(self, conn: Connection, dedupe_key: str) -> str:
+        for _ in range(self.attempts):
+            ref = new_reference()
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(references).values(reference=ref, dedupe_key=dedupe_key,
+                                                           issued_at=datetime.now(UTC)))
+                return ref
+            except IntegrityError:
+                continue
+        raise RuntimeError("could not draw an unused reference number")
 
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
     reference: str
-    duplicate: bool  # True: this key was already on the stream; nothing was published now
+    duplicate: bool  # True: this key was taken before; nothing new was committed now
     message: InboundMessage | None = None
 
 
@@ -54,52 +82,39 @@ def fingerprint(*parts: str | bytes) -> str:
 
 
 class IntakeService:
-    def __init__(self, store: IntakeStore, publisher: Publisher) -> None:
+    """Commits messages to the intake outbox; ``on_commit`` (the in-process relay's wake-up)
+    is called after each new commit so publishing starts without waiting for a poll."""
+
+    def __init__(self, store: IntakeStore, allocator: ReferenceAllocator | None = None,
+                 on_commit: Callable[[], None] | None = None) -> None:
         self.store = store
-        self.publisher = publisher
+        self.allocator = allocator or TableReferenceAllocator()
+        self.on_commit = on_commit
 
     def submit(self, dedupe_key: str, build: Callable[[str], InboundMessage],
                request_fingerprint: str | None = None, origin: str | None = None) -> Receipt:
-        """Publish the message ``build(reference)`` once for ``dedupe_key``; blocking (call it
-        from a thread pool in async code). Raises PublishError when Kafka did not take it,
-        IdempotencyConflictError when the key was used for a different request."""
-        row = self.store.get_intake(dedupe_key)
-        if row is None:
-            built: list[InboundMessage] = []
+        """Commit the message ``build(reference)`` once for ``dedupe_key``; blocking (call it from
+        a thread pool in async code). Returns once the row is durable: answer the sender then.
+        Raises IdempotencyConflictError when the key was used for a different request, and the
+        database's own error when the commit failed (answer 503: nothing was taken)."""
+        built: list[InboundMessage] = []
 
-            def encode(reference: str) -> str:
-                message = build(reference)
-                if message.dedupe_key != dedupe_key or message.reference != reference:
-                    raise ValueError("the built message must carry the dedupe key and reference it was given")
-                built[:] = [message]
-                return message.model_dump_json()
+        def encode(reference: str) -> str:
+            message = build(reference)
+            if message.dedupe_key != dedupe_key or message.reference != reference:
+                raise ValueError("the built message must carry the dedupe key and reference it was given")
+            built[:] = [message]
+            return message.model_dump_json()
 
-            reference = self.store.add_claimed(dedupe_key, encode, request_fingerprint, LEASE_S, origin)
-            if reference is not None:  # new, and claimed by this request
-                return self._publish(dedupe_key, reference, built[0])
-            row = self.store.get_intake(dedupe_key)
-            if row is None:  # pragma: no cover - the insert or a concurrent one just happened
-                raise RuntimeError(f"intake row for {dedupe_key} vanished")
+        row, created = self.store.add(dedupe_key, encode, request_fingerprint, self.allocator.allocate,
+                                      origin)
+        if created:
+            if self.on_commit is not None:
+                self.on_commit()
+            log.debug("committed %s as %s", dedupe_key, row.reference)
+            return Receipt(row.reference, duplicate=False, message=built[0])
         if request_fingerprint is not None and row.fingerprint not in (None, request_fingerprint):
             raise IdempotencyConflictError(
                 "this Idempotency-Key was already used for a different request; use a new key")
         stored = InboundMessage.model_validate_json(row.message_json)
-        if row.published:
-            return Receipt(row.reference, duplicate=True, message=stored)
-        if not self.store.claim(dedupe_key, LEASE_S):
-            again = self.store.get_intake(dedupe_key)
-            if again is not None and again.published:
-                return Receipt(again.reference, duplicate=True, message=stored)
-            raise InProgressError("the same request is being processed; retry in a few seconds")
-        return self._publish(dedupe_key, row.reference, stored)
-
-    def _publish(self, dedupe_key: str, reference: str, message: InboundMessage) -> Receipt:
-        """Publish a claimed row; on any failure release the claim so a retry can publish."""
-        try:
-            self.publisher.publish(message)
-        except BaseException:
-            self.store.release(dedupe_key)
-            raise
-        self.store.mark_published(dedupe_key)
-        log.debug("published %s as %s", dedupe_key, reference)
-        return Receipt(reference, duplicate=False, message=message)
+        return Receipt(row.reference, duplicate=True, message=stored)

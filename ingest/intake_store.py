@@ -1,9 +1,10 @@
-"""The web front's durable state, on FRONTDOOR_DATABASE_URL (SQLite by default, PostgreSQL in production).
+"""The intake's durable state, on FRONTDOOR_DATABASE_URL (SQLite by default, PostgreSQL in production).
 
 Every table has the unique constraint that makes its path idempotent: an intake row per
-dedupe key (the key → reference a retry gets back, and the message itself until Kafka
-acknowledged it), one row per issued reference, one opt-out row per number, one delivery
-status row per (MessageSid, status), one rate-limit counter per (address, window).
+dedupe key (the key → reference a retry gets back, the message, and whether Kafka has
+acknowledged it: the outbox :mod:`ingest.intake_relay` drains), one row per issued reference,
+one opt-out row per number, one delivery status row per (MessageSid, status), one rate-limit
+counter per (address, window).
 SQLAlchemy Core only: these are small keyed records, not a domain model.
 """
 
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -31,7 +33,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     create_engine,
+    delete,
     event,
+    func,
     insert,
     select,
     update,
@@ -40,7 +44,6 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 
 from schemas.errors import OperatorError
-from schemas.reference import new_reference
 
 metadata = MetaData()
 
@@ -63,6 +66,7 @@ intake = Table(
     Column("published_at", DateTime(timezone=True), nullable=True),
     Column("origin", String(300), nullable=True),  # e.g. the CSV file and line of an imported call
 )
+Index("ix_intake_messages_outbox", intake.c.published, intake.c.created_at)
 
 opt_outs = Table(
     "intake_sms_opt_outs", metadata,
@@ -97,6 +101,21 @@ media = Table(
     PrimaryKeyConstraint("message_sid", "idx"),
 )
 
+relay_failures = Table(
+    "intake_relay_failures", metadata,
+    Column("dedupe_key", String(300), primary_key=True),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("failed_at", DateTime(timezone=True), nullable=False),
+)
+
+relay_leases = Table(
+    "intake_relay_leases", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("until", DateTime(timezone=True), nullable=False),
+)
+
 rate_limits = Table(
     "intake_rate_limits", metadata,
     Column("bucket", String(200), nullable=False),
@@ -124,7 +143,12 @@ class IntakeRow:
     fingerprint: str | None
     message_json: str
     published: bool
-    claimed_until: datetime | None
+    created_at: datetime
+
+
+def _intake_row(row: Any) -> IntakeRow:
+    return IntakeRow(row.dedupe_key, row.reference, row.fingerprint, row.message_json, bool(row.published),
+                     _aware(row.created_at) or _now())
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,20 +207,7 @@ class IntakeStore:
         with self.engine.begin() as conn:
             yield conn
 
-    # -- references and the intake outbox ------------------------------------------------
-
-    def allocate_reference(self, dedupe_key: str, attempts: int = 10) -> str:
-        """A fresh random reference, recorded as issued (a clash simply draws again)."""
-        for _ in range(attempts):
-            ref = new_reference()
-            try:
-                with self._tx() as conn:
-                    conn.execute(insert(references).values(
-                        reference=ref, dedupe_key=dedupe_key, issued_at=_now()))
-                return ref
-            except IntegrityError:
-                continue
-        raise RuntimeError("could not draw an unused reference number")  # 35 bits: practically never
+    # -- the intake outbox --------------------------------------------------------------------
 
     def reference_issued(self, reference: str) -> bool:
         with self.engine.connect() as conn:
@@ -207,57 +218,114 @@ class IntakeStore:
     def get_intake(self, dedupe_key: str) -> IntakeRow | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(intake).where(intake.c.dedupe_key == dedupe_key)).first()
-        if row is None:
-            return None
-        return IntakeRow(row.dedupe_key, row.reference, row.fingerprint, row.message_json,
-                         bool(row.published), _aware(row.claimed_until))
+        return None if row is None else _intake_row(row)
 
-    def add_claimed(self, dedupe_key: str, build: Callable[[str], str], fingerprint: str | None,
-                    lease_s: float, origin: str | None = None, attempts: int = 10) -> str | None:
-        """Issue a reference and record the message ``build(reference)`` for a new key, already
-        claimed for publishing, in one transaction. None when the key exists already."""
-        for _ in range(attempts):
-            ref = new_reference()
-            now = _now()
-            try:
-                with self._tx() as conn:
-                    conn.execute(insert(references).values(
-                        reference=ref, dedupe_key=dedupe_key, issued_at=now))
-                    conn.execute(insert(intake).values(
-                        dedupe_key=dedupe_key, reference=ref, fingerprint=fingerprint,
-                        message_json=build(ref), published=False, created_at=now, origin=origin,
-                        claimed_until=now + timedelta(seconds=lease_s)))
-                return ref
-            except IntegrityError:
-                if self.get_intake(dedupe_key) is not None:
-                    return None  # a concurrent request with the same key won
-                continue  # the drawn reference was taken: draw again
-        raise RuntimeError("could not draw an unused reference number")
+    def known(self, dedupe_keys: list[str]) -> set[str]:
+        """Which of these keys the intake has taken already (published or not)."""
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(dedupe_keys), 500):
+                chunk = dedupe_keys[start:start + 500]
+                found.update(r.dedupe_key for r in conn.execute(
+                    select(intake.c.dedupe_key).where(intake.c.dedupe_key.in_(chunk))))
+        return found
 
-    def claim(self, dedupe_key: str, lease_s: float) -> bool:
-        """Take the right to publish an unpublished message for ``lease_s`` seconds.
-
-        Two requests with the same key (a Twilio retry racing the first attempt) cannot
-        both publish: only one UPDATE matches.
-        """
+    def add(self, dedupe_key: str, build: Callable[[str], str], fingerprint: str | None,
+            allocate: Callable[[Connection, str], str], origin: str | None = None) -> tuple[IntakeRow, bool]:
+        """The durable commit every HTTP channel answers after: a reference from ``allocate``
+        and the message ``build(reference)``, in one transaction. ``(row, True)`` for a new key;
+        ``(the existing row, False)`` when the key was taken before (a retry, a double click)."""
+        existing = self.get_intake(dedupe_key)
+        if existing is not None:
+            return existing, False
         now = _now()
-        with self._tx() as conn:
-            result = conn.execute(
-                update(intake)
-                .where(intake.c.dedupe_key == dedupe_key, intake.c.published.is_(False))
-                .where((intake.c.claimed_until.is_(None)) | (intake.c.claimed_until < now))
-                .values(claimed_until=now + timedelta(seconds=lease_s))
-            )
-            return result.rowcount == 1
+        try:
+            with self._tx() as conn:
+                ref = allocate(conn, dedupe_key)
+                message_json = build(ref)
+                conn.execute(insert(intake).values(
+                    dedupe_key=dedupe_key, reference=ref, fingerprint=fingerprint, message_json=message_json,
+                    published=False, created_at=now, origin=origin))
+        except IntegrityError:
+            existing = self.get_intake(dedupe_key)
+            if existing is None:
+                raise
+            return existing, False  # a concurrent request with the same key committed first
+        return IntakeRow(dedupe_key, ref, fingerprint, message_json, False, now), True
 
-    def release(self, dedupe_key: str) -> None:
-        with self._tx() as conn:
-            conn.execute(update(intake).where(intake.c.dedupe_key == dedupe_key).values(claimed_until=None))
+    def unpublished(self, limit: int, max_attempts: int | None = None) -> list[IntakeRow]:
+        """The oldest rows Kafka has not acknowledged yet, in commit order (so per sender too);
+        rows that failed ``max_attempts`` times are left for an operator (see :meth:`failures`)."""
+        query = select(intake).where(intake.c.published.is_(False))
+        if max_attempts is not None:
+            stuck = select(relay_failures.c.dedupe_key).where(relay_failures.c.attempts >= max_attempts)
+            query = query.where(intake.c.dedupe_key.not_in(stuck))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(intake.c.created_at, intake.c.dedupe_key).limit(limit))
+            return [_intake_row(r) for r in rows]
 
-    def mark_published(self, dedupe_key: str) -> None:
+    def mark_published(self, dedupe_keys: list[str]) -> None:
+        """Only after Kafka acknowledged every one of them."""
+        if not dedupe_keys:
+            return
         with self._tx() as conn:
-            conn.execute(update(intake).where(intake.c.dedupe_key == dedupe_key)
+            conn.execute(update(intake).where(intake.c.dedupe_key.in_(dedupe_keys))
                          .values(published=True, published_at=_now(), claimed_until=None))
+            conn.execute(delete(relay_failures).where(relay_failures.c.dedupe_key.in_(dedupe_keys)))
+
+    def record_failure(self, dedupe_key: str, error: str) -> int:
+        """Count one refused publish of a row; returns its attempts so far."""
+        with self._tx() as conn:
+            row = conn.execute(select(relay_failures.c.attempts)
+                               .where(relay_failures.c.dedupe_key == dedupe_key)).first()
+            attempts = (row.attempts if row else 0) + 1
+            values = {"attempts": attempts, "last_error": error[:2000], "failed_at": _now()}
+            if row is None:
+                conn.execute(insert(relay_failures).values(dedupe_key=dedupe_key, **values))
+            else:
+                conn.execute(update(relay_failures).where(relay_failures.c.dedupe_key == dedupe_key)
+                             .values(**values))
+        return attempts
+
+    def failures(self, min_attempts: int = 1) -> list[tuple[str, int, str]]:
+        """(dedupe key, attempts, last error) of unpublished rows Kafka refused."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(relay_failures).where(relay_failures.c.attempts >= min_attempts)
+                                .order_by(relay_failures.c.failed_at))
+            return [(r.dedupe_key, r.attempts, r.last_error) for r in rows]
+
+    def backlog(self) -> tuple[int, datetime | None]:
+        """How many rows wait for Kafka's ack, and when the oldest of them was committed."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(func.count(), func.min(intake.c.created_at))
+                               .where(intake.c.published.is_(False))).one()
+        return int(row[0]), _aware(row[1])
+
+    def take_lease(self, name: str, holder: str, lease_s: float) -> bool:
+        """One relay publishes at a time (so the commit order holds on the stream): take or renew
+        the lease ``name`` for ``holder``; False while another holder's lease runs."""
+        now = _now()
+        until = now + timedelta(seconds=lease_s)
+        with self._tx() as conn:
+            done = conn.execute(update(relay_leases).where(
+                relay_leases.c.name == name,
+                (relay_leases.c.holder == holder) | (relay_leases.c.until < now),
+            ).values(holder=holder, until=until))
+            if done.rowcount == 1:
+                return True
+            if conn.execute(select(relay_leases.c.name).where(relay_leases.c.name == name)).first():
+                return False
+        try:
+            with self._tx() as conn:
+                conn.execute(insert(relay_leases).values(name=name, holder=holder, until=until))
+            return True
+        except IntegrityError:
+            return False  # another relay took it first
+
+    def drop_lease(self, name: str, holder: str) -> None:
+        with self._tx() as conn:
+            conn.execute(delete(relay_leases).where(relay_leases.c.name == name,
+                                                    relay_leases.c.holder == holder))
 
     def count_published(self, prefix: str = "") -> int:
         with self.engine.connect() as conn:

@@ -1,14 +1,17 @@
 """The HTTP app: Twilio webhooks, the contact form, the JSON API (OpenAPI at /openapi.json).
 
-``create_app`` wires everything from one :class:`Settings`; tests pass their own
-publisher (a topic of their own) and store.
+``create_app`` takes everything explicitly (a :class:`WebConfig`, the intake store, the blob
+store, and optionally the relay's publisher and a reference allocator); ``frontdoor/`` builds
+them from the settings, tests build their own. web/ is HTTP only: every channel answers once
+its message is committed in the intake store, and the relay (:mod:`ingest.intake_relay`, a
+thread of this app when a publisher is given) puts it on the stream.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,54 +19,57 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import make_asgi_app
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from connectors.base import Publisher
 from connectors.webform import describe_error
-from frontdoor.settings import Settings
-from schemas.blobs import BlobStore, FilesystemBlobStore
+from ingest.bus import KafkaPublisher
+from ingest.intake import IntakeService, ReferenceAllocator
+from ingest.intake_relay import IntakeRelay
+from ingest.intake_store import IntakeStore
+from schemas.blobs import BlobStore
 from web import contacts, enquiries, sms
-from web.context import WebContext, problem
-from web.intake import IntakeService
+from web.config import WebConfig
+from web.context import WebContext, problem, unavailable
+from web.limits import BodyLimits
 from web.media import MediaFetcher
 from web.security import AgentTokens, CsrfGuard, TwilioSignatureCheck
-from web.store import IntakeStore
 
 log = logging.getLogger(__name__)
 
-MAX_API_BODY = 1024 * 1024
+TWILIO_MAX_BODY = 256 * 1024  # an SMS of ten segments and ten media URLs is a few KB
 
 
-def create_app(settings: Settings, *, publisher: Publisher | None = None, store: IntakeStore | None = None,
-               blobs: BlobStore | None = None, media_backoff_s: float = 1.0) -> FastAPI:
-    owned_publisher = publisher is None
-    if publisher is None:
-        from frontdoor.wiring import publisher as make_publisher  # only here: tests bring their own
-
-        publisher = make_publisher(settings)
-    store = store or IntakeStore.from_url(settings.effective_database_url)
-    blobs = blobs or FilesystemBlobStore(settings.blobs_path)
-    token = settings.twilio_auth_token.get_secret_value()
+def create_app(config: WebConfig, *, store: IntakeStore, blobs: BlobStore,
+               publisher: KafkaPublisher | None = None, allocator: ReferenceAllocator | None = None,
+               relay: IntakeRelay | None = None, media_backoff_s: float = 1.0) -> FastAPI:
+    """The app. With ``publisher`` (or a ready ``relay``) it runs the intake relay in a thread
+    from start-up to shutdown; without, another process (``frontdoor relay``) must."""
+    if relay is None and publisher is not None:
+        relay = IntakeRelay(store, publisher)
     ctx = WebContext(
-        settings=settings,
+        config=config,
         store=store,
-        publisher=publisher,
         blobs=blobs,
-        intake=IntakeService(store, publisher),
-        twilio=TwilioSignatureCheck(token, settings.public_url),
-        csrf=CsrfGuard(settings.web_secret.get_secret_value()),
-        agents=AgentTokens(settings.agent_tokens.get_secret_value()),
-        media=MediaFetcher(store, blobs, account_sid=settings.twilio_account_sid, auth_token=token,
-                           backoff_s=media_backoff_s),
+        intake=IntakeService(store, allocator, on_commit=relay.wake if relay else None),
+        twilio=TwilioSignatureCheck(config.twilio_auth_token, config.public_url),
+        csrf=CsrfGuard(config.web_secret),
+        agents=AgentTokens(config.agent_tokens),
+        media=MediaFetcher(store, blobs, account_sid=config.twilio_account_sid,
+                           auth_token=config.twilio_auth_token, backoff_s=media_backoff_s),
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         threading.Thread(target=_retry_media, args=(ctx.media,), name="mms-media", daemon=True).start()
-        yield
-        close = getattr(ctx.publisher, "close", None)
-        if owned_publisher and callable(close):
-            close()
+        if relay is not None:
+            relay.start()
+        try:
+            yield
+        finally:
+            if relay is not None:
+                relay.stop()
 
     app = FastAPI(
         title="Frontdoor",
@@ -74,22 +80,17 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None, store:
         redoc_url=None,
     )
     app.state.ctx = ctx
+    app.state.relay = relay
     app.include_router(sms.router)
     app.include_router(enquiries.router)
     app.include_router(contacts.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-
-    @app.middleware("http")
-    async def limit_api_body(request: Request,
-                             call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if request.url.path.startswith("/api/"):
-            try:
-                length = int(request.headers.get("content-length") or 0)
-            except ValueError:
-                return problem(400, "Content-Length is not a number")
-            if length > MAX_API_BODY:
-                return problem(413, f"The body must be at most {MAX_API_BODY // 1024} KB")
-        return await call_next(request)
+    app.mount("/metrics", make_asgi_app())
+    app.add_middleware(BodyLimits, limits={
+        "/api/": config.api_max_body,
+        "/contact": config.form_max_body,
+        "/webhooks/twilio/": TWILIO_MAX_BODY,
+    })
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> Response:
@@ -109,8 +110,17 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None, store:
         return problem(status, "The request is not valid: see errors", errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 413:
+            limit = config.api_max_body if request.url.path.startswith("/api/") else None
+            return problem(413, f"The body must be at most {limit // 1024} KB" if limit
+                           else "The body is too large")
         return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(SQLAlchemyError)
+    async def store_away(_request: Request, exc: SQLAlchemyError) -> Response:
+        log.error("the intake store did not commit (%s): 503, nothing taken", exc.__class__.__name__)
+        return unavailable()
 
     return app
 

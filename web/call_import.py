@@ -1,6 +1,6 @@
 """``frontdoor import-calls FILE.csv``: a telephony export's rows → messages, each once.
 
-Every good row goes through the same exactly-once intake as the web paths (dedupe key
+Every good row goes through the same exactly-once intake outbox as the web paths (dedupe key
 ``phone:call:<call_id>``, or a hash of the row), so importing the same file again, or an
 overlapping later export, publishes nothing twice. Bad rows are reported with their line
 number and reason and the rest of the file is still imported.
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from connectors.call_notes import BadRow, CallRow, CsvFormatError, read_calls, to_inbound
+from ingest.intake import IdempotencyConflictError, IntakeService, fingerprint
+from ingest.intake_store import dumps
 from schemas.inbound import InboundMessage
-from web.intake import IdempotencyConflictError, IntakeService, fingerprint
-from web.store import dumps
 
 
 @dataclass
@@ -45,8 +45,8 @@ class CallExport:
 
 
 def import_calls(path: Path, intake: IntakeService) -> ImportReport:
-    """Import one CSV file; raises CsvFormatError for a file that is not an export at all,
-    PublishError when Kafka stops answering (rows before it are in; run again to finish)."""
+    """Import one CSV file into the intake outbox; raises CsvFormatError for a file that is not an
+    export at all. The relay publishes the rows (``frontdoor import-calls`` drains it itself)."""
     return ingest_calls(load_calls(path), intake)
 
 
@@ -62,7 +62,8 @@ def load_calls(path: Path) -> CallExport:
 
 
 def ingest_calls(export: CallExport, intake: IntakeService) -> ImportReport:
-    """Publish each good row once; PublishError when Kafka stops answering (rows before it are in)."""
+    """Commit each good row once (a row taken before, by this file or an overlapping one, adds
+    nothing); a database error stops the import (rows before it are in: run it again)."""
     path = export.path
     report = ImportReport(str(path))
     for row in export.rows:

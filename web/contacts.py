@@ -10,13 +10,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from connectors.base import PublishError
 from connectors.call_notes import ContactNote, NoteInvalidError, note_dedupe_key, parse_note, to_inbound
 from connectors.webform import check_idempotency_key
-from web.context import WebContext, context, problem, unavailable
+from ingest.intake import IdempotencyConflictError, fingerprint
+from ingest.intake_store import dumps
+from web.context import WebContext, context, problem
 from web.enquiries import API_RESPONSES, ProblemOut
-from web.intake import IdempotencyConflictError, fingerprint
-from web.store import dumps
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +65,5 @@ async def api_contact(note: ContactNote, ctx: WebContext = Depends(context),  # 
             fingerprint(dumps(note.model_dump(mode="json"))))
     except IdempotencyConflictError as exc:
         return problem(409, str(exc))
-    except PublishError as exc:
-        log.warning("contact note not taken (%s): 503", exc)
-        return unavailable()
     return JSONResponse({"reference": receipt.reference, "thread_reference": note.reference,
                          "duplicate": receipt.duplicate}, status_code=202)

@@ -1,4 +1,4 @@
-"""What every route needs, built once per app from the settings (explicit wiring, no globals)."""
+"""What every route needs, built once per app from its :class:`WebConfig` (explicit wiring, no globals)."""
 
 from __future__ import annotations
 
@@ -8,28 +8,31 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from connectors.base import Publisher
-from frontdoor.settings import Settings
+from ingest.intake import IntakeService
+from ingest.intake_store import IntakeStore
 from schemas.blobs import BlobStore
-from web.intake import IntakeService
+from web.config import WebConfig
+from web.limits import client_address
 from web.media import MediaFetcher
 from web.security import AgentTokens, CsrfGuard, TwilioSignatureCheck
-from web.store import IntakeStore
 
 RETRY_AFTER_S = 10
 
 
 @dataclass
 class WebContext:
-    settings: Settings
+    config: WebConfig
     store: IntakeStore
-    publisher: Publisher
     blobs: BlobStore
     intake: IntakeService
     twilio: TwilioSignatureCheck
     csrf: CsrfGuard
     agents: AgentTokens
     media: MediaFetcher
+
+    def client(self, request: Request) -> str:
+        """The client's address (X-Forwarded-For believed only from trusted proxies)."""
+        return client_address(request, self.config.trusted_proxies)
 
 
 def context(request: Request) -> WebContext:
@@ -47,6 +50,7 @@ def problem(status: int, message: str, errors: dict[str, str] | None = None,
 
 
 def unavailable(reason: str = "") -> JSONResponse:
+    """The intake store could not commit (database away, disk full): nothing was taken."""
     return problem(503, "The service cannot take enquiries just now: try again shortly."
                    + (f" ({reason})" if reason else ""),
                    headers={"Retry-After": str(RETRY_AFTER_S)})

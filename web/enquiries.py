@@ -1,8 +1,9 @@
 """The contact form (``GET/POST /contact``) and its JSON twin (``POST /api/enquiries``).
 
-Both answer only after Kafka acknowledged the enquiry: the JSON API with 202 and the
-reference, the form with a confirmation page quoting it. While the broker is away both
-answer 503 (the form keeps what the resident typed). The same submission twice (a
+Both answer once the enquiry is durably committed in the intake outbox (the relay puts it on
+the stream, at once or when the broker is back): the JSON API with 202 and the reference, the
+form with a confirmation page quoting it. Only when the commit itself fails (database away,
+blob store full) do they answer 503 (the form keeps what the resident typed). The same submission twice (a
 double click, a client's retry with the same ``Idempotency-Key``) gets the same reference
 and reaches the stream once.
 """
@@ -11,18 +12,17 @@ from __future__ import annotations
 
 import logging
 import uuid
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
-from starlette.formparsers import MultiPartException
-from starlette.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import FormParser, MultiPartException
 
-from connectors.base import PublishError
 from connectors.webform import (
     ALLOWED_TYPES,
     EnquiryForm,
@@ -36,19 +36,21 @@ from connectors.webform import (
     to_inbound,
     webform_dedupe_key,
 )
+from ingest.intake import IdempotencyConflictError, fingerprint
+from ingest.intake_store import dumps
 from schemas.inbound import Attachment
-from web.context import RETRY_AFTER_S, WebContext, context, problem, unavailable
-from web.intake import IdempotencyConflictError, fingerprint
+from web.context import RETRY_AFTER_S, WebContext, context, problem
+from web.limits import LimitedMultiPartParser
+from web.pages import templates
 from web.security import CSRF_COOKIE
-from web.store import dumps
 
 log = logging.getLogger(__name__)
 
 router = APIRouter()
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 FIELDS = ("name", "email", "phone", "address", "postcode", "message", "cc", "topic")
 HONEYPOT = "website"
+TOO_MANY_FILES_SLACK = 20
 
 
 class ReceiptOut(BaseModel):
@@ -62,12 +64,13 @@ class ProblemOut(BaseModel):
 
 
 API_RESPONSES: dict[int | str, dict[str, Any]] = {
-    202: {"model": ReceiptOut, "description": "on the stream (Kafka acknowledged it); quote the reference"},
+    202: {"model": ReceiptOut, "description": "taken (durably committed; the relay puts it on the stream)"},
     400: {"model": ProblemOut, "description": "not JSON, or a bad header"},
     409: {"model": ProblemOut, "description": "the Idempotency-Key was used for a different request"},
     413: {"model": ProblemOut, "description": "the body is too large"},
     422: {"model": ProblemOut, "description": "what is wrong, one message per field"},
-    503: {"model": ProblemOut, "description": "the broker is away: retry (same Idempotency-Key) later"},
+    429: {"model": ProblemOut, "description": "too many new enquiries from this address: see Retry-After"},
+    503: {"model": ProblemOut, "description": "not committed: retry, same Idempotency-Key"},
 }
 
 
@@ -75,13 +78,15 @@ API_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.post("/api/enquiries", status_code=202, response_model=ReceiptOut, responses=API_RESPONSES,
              tags=["enquiries"], summary="Submit an enquiry (as the contact form does)")
-async def api_enquiry(payload: EnquiryForm, ctx: WebContext = Depends(context),  # noqa: B008
+async def api_enquiry(payload: EnquiryForm, request: Request, ctx: WebContext = Depends(context),  # noqa: B008
                       idempotency_key: str | None = Header(default=None)) -> Response:
-    """Puts the enquiry on the stream and answers its reference.
+    """Takes the enquiry (committed durably; it reaches the stream even if the broker is away
+    just now) and answers its reference.
 
     At least one of ``email`` and ``phone`` is needed. Send an ``Idempotency-Key`` header
     (8–200 of ``A-Z a-z 0-9 . _ : -``) and retry with the same key after a 503 or a lost
-    answer: the enquiry is taken once and the same reference comes back.
+    answer: the enquiry is taken once and the same reference comes back. New enquiries are
+    rate-limited per client address (429 with Retry-After); a retry of a taken key is not counted.
     """
     try:
         form = parse_enquiry(payload.model_dump())
@@ -95,23 +100,22 @@ async def api_enquiry(payload: EnquiryForm, ctx: WebContext = Depends(context), 
         except ValueError as exc:
             return problem(400, str(exc), {"Idempotency-Key": str(exc)})
     dedupe_key = webform_dedupe_key(f"api:{key}")
+    if await run_in_threadpool(ctx.store.get_intake, dedupe_key) is None:
+        wait = await run_in_threadpool(ctx.store.hit, f"api:{ctx.client(request)}",
+                                       ctx.config.api_rate_limit, ctx.config.api_rate_window_s)
+        if wait is not None:
+            return problem(429, f"Too many enquiries from this address: try again in {wait} seconds",
+                           headers={"Retry-After": str(wait)})
     try:
         receipt = await run_in_threadpool(
             ctx.intake.submit, dedupe_key, lambda ref: to_inbound(form, ref, dedupe_key, form_id="api"),
             fingerprint(dumps(form.model_dump())))
     except IdempotencyConflictError as exc:
         return problem(409, str(exc))
-    except PublishError as exc:
-        log.warning("enquiry not taken (%s): 503", exc)
-        return unavailable()
     return JSONResponse({"reference": receipt.reference, "duplicate": receipt.duplicate}, status_code=202)
 
 
 # -- the HTML form ----------------------------------------------------------------------------
-
-def _client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
 
 def _render(request: Request, ctx: WebContext, *, values: dict[str, str] | None = None,
             errors: dict[str, str] | None = None, status: int = 200,
@@ -123,19 +127,19 @@ def _render(request: Request, ctx: WebContext, *, values: dict[str, str] | None 
         topic = parse_topic(topic)
     except ValueError:
         topic = ""
-    response = templates.TemplateResponse(request, "contact.html", {
+    response = templates.TemplateResponse(request, "public/contact.html", {
         "values": values,
         "errors": errors or {},
         "csrf_token": ctx.csrf.token_for(cookie),
         "submission_id": submission_id or uuid.uuid4().hex,
         "topic": topic,
-        "max_files": ctx.settings.upload_max_files,
-        "max_size": size_label(ctx.settings.upload_max_bytes),
+        "max_files": ctx.config.upload_max_files,
+        "max_size": size_label(ctx.config.upload_max_bytes),
         "accept": ",".join(f".{e}" for e in ALLOWED_TYPES),
         "types": ", ".join(sorted({e.upper() for e in ALLOWED_TYPES if e != "jpeg"})),
     }, status_code=status, headers=headers)
     response.set_cookie(CSRF_COOKIE, cookie, httponly=True, samesite="lax", max_age=ctx.csrf.max_age_s,
-                        secure=ctx.settings.public_url.startswith("https://"))
+                        secure=ctx.config.public_url.startswith("https://"))
     return response
 
 
@@ -158,13 +162,21 @@ async def contact_form(request: Request, ctx: WebContext = Depends(context)) -> 
 
 @router.post("/contact", include_in_schema=False)
 async def contact_submit(request: Request, ctx: WebContext = Depends(context)) -> Response:  # noqa: B008
-    settings = ctx.settings
-    limit = settings.upload_max_files * settings.upload_max_bytes + 1024 * 1024
-    if int(request.headers.get("content-length") or 0) > limit:
+    settings = ctx.config
+    if int(request.headers.get("content-length") or 0) > settings.form_max_body:
         return _render(request, ctx, errors={"attachments": "The files are too large to send together"},
                        status=413)
     try:
-        form = await request.form(max_files=settings.upload_max_files, max_fields=40)
+        # Read past the file limit (the bytes are bounded above, files spool to disk) so a form
+        # with one file too many comes back with what the resident typed and an error, not a 400.
+        form = await _read_form(request, settings.upload_max_files + TOO_MANY_FILES_SLACK,
+                                settings.upload_max_bytes)
+    except StarletteHTTPException as exc:
+        if exc.status_code == 413:  # the body passed its limit while streaming (chunked, no Content-Length)
+            return _render(request, ctx, errors={"attachments": "The files are too large to send together"},
+                           status=413)
+        return _render(request, ctx, errors={"attachments": f"The form could not be read: {exc.detail}"},
+                       status=400)
     except MultiPartException as exc:
         return _render(request, ctx, errors={"attachments": f"The form could not be read: {exc.message}"},
                        status=400)
@@ -174,8 +186,20 @@ async def contact_submit(request: Request, ctx: WebContext = Depends(context)) -
         await form.close()
 
 
+async def _read_form(request: Request, max_files: int, max_file_bytes: int) -> FormData:
+    """The form, each file cut just past ``max_file_bytes`` while it streams and spooled to disk."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        parser = LimitedMultiPartParser(request.headers, request.stream(), max_files=max_files, max_fields=40,
+                                        max_file_size=max_file_bytes)
+        return await parser.parse()
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        return await FormParser(request.headers, request.stream()).parse()
+    return FormData()
+
+
 async def _submit(request: Request, ctx: WebContext, form: FormData) -> Response:
-    settings = ctx.settings
+    settings = ctx.config
     values = {f: str(form.get(f) or "") for f in FIELDS}
     submission_id = str(form.get("submission_id") or "")
     try:
@@ -193,14 +217,18 @@ async def _submit(request: Request, ctx: WebContext, form: FormData) -> Response
     if not ctx.csrf.check(str(form.get("csrf_token") or ""), request.cookies.get(CSRF_COOKIE)):
         return again({"form": "The form had expired. Your answers are kept: check them and send again"}, 400)
     if str(form.get(HONEYPOT) or "").strip():
-        log.info("contact form: honeypot filled from %s; not taken", _client_address(request))
+        log.info("contact form: honeypot filled from %s; not taken", ctx.client(request))
         return again({"form": "The form could not be sent"}, 400)
 
     errors: dict[str, str] = {}
     uploads: list[Upload] = []
-    for item in form.getlist("attachments"):
-        if isinstance(item, UploadFile) and item.filename:
-            uploads.append(Upload(item.filename, await item.read()))
+    chosen = [item for item in form.getlist("attachments") if isinstance(item, UploadFile) and item.filename]
+    if len(chosen) > settings.upload_max_files:
+        errors["attachments"] = (f"Select up to {settings.upload_max_files} files: you chose {len(chosen)}. "
+                                 "Choose the files again")
+        chosen = []
+    for item in chosen:
+        uploads.append(Upload(item.filename or "", await item.read()))
     media_types: list[str] = []
     for upload in uploads:
         try:
@@ -219,9 +247,8 @@ async def _submit(request: Request, ctx: WebContext, form: FormData) -> Response
     digest = fingerprint(dumps(enquiry.model_dump()), *(u.data for u in uploads))
     # The same form sent twice (double click, refresh) is one enquiry; edited and sent again, a new one.
     dedupe_key = webform_dedupe_key(f"form:{submission_id}:{digest[:16]}")
-    existing = await run_in_threadpool(ctx.store.get_intake, dedupe_key)
-    if existing is None or not existing.published:
-        wait = await run_in_threadpool(ctx.store.hit, f"contact:{_client_address(request)}",
+    if await run_in_threadpool(ctx.store.get_intake, dedupe_key) is None:
+        wait = await run_in_threadpool(ctx.store.hit, f"contact:{ctx.client(request)}",
                                        settings.form_rate_limit, settings.form_rate_window_s)
         if wait is not None:
             minutes = max(1, wait // 60)
@@ -232,16 +259,16 @@ async def _submit(request: Request, ctx: WebContext, form: FormData) -> Response
         return [attachment(ctx.blobs.put(u.data, t), u.filename) for u, t in zip(uploads, media_types,
                                                                                  strict=True)]
 
-    attachments = await run_in_threadpool(stored_attachments)
     try:
+        attachments = await run_in_threadpool(stored_attachments)
         receipt = await run_in_threadpool(
             ctx.intake.submit, dedupe_key,
             lambda ref: to_inbound(enquiry, ref, dedupe_key, attachments=attachments), digest)
-    except PublishError as exc:
-        log.warning("contact form not taken (%s): 503", exc)
+    except (OSError, SQLAlchemyError) as exc:  # blob store full or unwritable, database away
+        log.error("contact form not taken (%s: %s): 503", exc.__class__.__name__, exc)
         return again({"form": "We could not send your enquiry just now. Your answers are kept: "
                               "please try again in a minute"}, 503, {"Retry-After": str(RETRY_AFTER_S)})
     if wants_json:
         return JSONResponse({"reference": receipt.reference, "duplicate": receipt.duplicate}, status_code=202)
-    return templates.TemplateResponse(request, "confirmation.html", {
+    return templates.TemplateResponse(request, "public/confirmation.html", {
         "reference": receipt.reference, "email": enquiry.email, "phone": enquiry.phone})

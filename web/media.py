@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import httpx
 
+from ingest.intake_store import IntakeStore, MediaRow
 from schemas.blobs import BlobStore
-from web.store import IntakeStore, MediaRow
 
 log = logging.getLogger(__name__)
 

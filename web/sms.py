@@ -1,8 +1,9 @@
 """Twilio webhooks: incoming SMS/MMS and outbound delivery status.
 
-The TwiML answer (an acknowledgement quoting the reference) goes back only after Kafka
-acknowledged the message; while the broker is away the answer is 503 and Twilio retries.
-A retried MessageSid gets the same reference back and publishes nothing.
+The TwiML answer (an acknowledgement quoting the reference) goes back as soon as the message
+is committed in the intake outbox; the relay puts it on the stream, at once or when the broker
+is back. Twilio does not retry an SMS webhook after a 5xx, so a broker outage never turns into
+one. A retried MessageSid gets the same reference back and adds nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from connectors.base import PublishError
 from connectors.twilio_sms import (
     HELP_TEXT,
     OPT_IN_TEXT,
@@ -25,7 +25,7 @@ from connectors.twilio_sms import (
     to_inbound,
     twiml,
 )
-from web.context import RETRY_AFTER_S, WebContext, context
+from web.context import WebContext, context
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +77,8 @@ async def incoming_sms(request: Request, background: BackgroundTasks,
     opted_out = await run_in_threadpool(store.is_opted_out, sms.from_number)
     if keyword is Keyword.HELP:
         return Response(twiml(None if opted_out else HELP_TEXT), media_type=XML)
-    try:
-        receipt = await run_in_threadpool(
-            ctx.intake.submit, sms.dedupe_key, lambda ref: to_inbound(sms, ref, opted_out=opted_out))
-    except PublishError as exc:
-        log.warning("SMS %s not taken (%s): answering 503 so Twilio retries", sms.message_sid, exc)
-        return Response("try again later\n", status_code=503, media_type="text/plain",
-                        headers={"Retry-After": str(RETRY_AFTER_S)})
+    receipt = await run_in_threadpool(
+        ctx.intake.submit, sms.dedupe_key, lambda ref: to_inbound(sms, ref, opted_out=opted_out))
     if sms.media:
         await run_in_threadpool(store.add_media, sms.message_sid,
                                 [(m.url, m.content_type) for m in sms.media])

@@ -1,5 +1,5 @@
 """The web app served for real: uvicorn on a loopback port in a thread, httpx as the client,
-publishing to a topic of the test's own on the session's real broker."""
+its intake relay publishing to a topic of the test's own on the session's real broker."""
 
 from __future__ import annotations
 
@@ -18,12 +18,13 @@ import httpx
 import pytest
 import uvicorn
 
-from frontdoor.settings import Settings
 from ingest.bus import KafkaPublisher, read_topic
+from ingest.intake_relay import IntakeRelay
+from ingest.intake_store import IntakeStore
 from schemas.blobs import FilesystemBlobStore
 from schemas.inbound import InboundMessage
 from web.app import create_app
-from web.store import IntakeStore
+from web.config import WebConfig
 
 TWILIO_TOKEN = "test-twilio-auth-token"
 AGENT_TOKEN = "agent-token-0123456789"
@@ -38,18 +39,29 @@ def free_port() -> int:
 @dataclass
 class WebServer:
     base_url: str
-    settings: Settings
+    settings: WebConfig
     store: IntakeStore
     blobs: FilesystemBlobStore
     topic: str
     bootstrap: str
+    relay: IntakeRelay
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=60, **kwargs)
 
     def messages(self, expect: int | None = None, timeout_s: float = 10.0) -> list[InboundMessage]:
+        """What is on the stream once the relay has published everything the app took."""
+        self.published(timeout_s)
         records = read_topic(self.bootstrap, self.topic, timeout_s=timeout_s, expect=expect)
         return [InboundMessage.model_validate_json(r.value or b"") for r in records]
+
+
+    def published(self, timeout_s: float = 10.0) -> None:
+        """Wait until Kafka acknowledged every row the app committed (the relay's backlog is 0)."""
+        deadline = time.monotonic() + timeout_s
+        while self.store.backlog()[0] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.store.backlog()[0] == 0, f"the relay left {self.store.backlog()[0]} rows unpublished"
 
 
 class ThreadedServer:
@@ -80,10 +92,9 @@ def web_server(kafka: Any, fresh_topic: str, tmp_path: Path) -> Iterator[ServerF
     """Call it (optionally with settings overrides) to get a running app; stopped after the test."""
     stack: list[tuple[ThreadedServer, KafkaPublisher, IntakeStore]] = []
 
-    def start(**overrides: Any) -> WebServer:
+    def start(database_url: str | None = None, **overrides: Any) -> WebServer:
         port = free_port()
         values: dict[str, Any] = {
-            "var_dir": tmp_path / "var",
             "public_url": f"http://127.0.0.1:{port}",
             "twilio_auth_token": TWILIO_TOKEN,
             "twilio_account_sid": "AC" + "0" * 32,
@@ -91,14 +102,16 @@ def web_server(kafka: Any, fresh_topic: str, tmp_path: Path) -> Iterator[ServerF
             "web_secret": "test-secret",
             **overrides,
         }
-        settings = Settings(**values)
+        config = WebConfig(**values)
         blobs = FilesystemBlobStore(tmp_path / "blobs")
-        store = IntakeStore.from_url(overrides.get("database_url") or f"sqlite:///{tmp_path / 'web.db'}")
+        store = IntakeStore.from_url(database_url or f"sqlite:///{tmp_path / 'web.db'}")
         publisher = KafkaPublisher(kafka.bootstrap, blobs, topic=fresh_topic, delivery_timeout_s=5.0)
-        app = create_app(settings, publisher=publisher, store=store, blobs=blobs, media_backoff_s=0.05)
+        relay = IntakeRelay(store, publisher, retry_s=0.5, poll_s=0.2)
+        app = create_app(config, store=store, blobs=blobs, relay=relay, media_backoff_s=0.05)
         server = ThreadedServer(app, port).__enter__()
         stack.append((server, publisher, store))
-        return WebServer(f"http://127.0.0.1:{port}", settings, store, blobs, fresh_topic, kafka.bootstrap)
+        return WebServer(f"http://127.0.0.1:{port}", config, store, blobs, fresh_topic, kafka.bootstrap,
+                         relay)
 
     yield start
     with warnings.catch_warnings():

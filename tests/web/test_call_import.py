@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -90,9 +91,15 @@ def test_a_good_file_is_read_whole_before_anything_is_published(tmp_path: Path) 
     rows = load_calls(export).rows
     assert [(r.line, r.note.note) for r in rows if isinstance(r, CallRow)] == [
         (2, 'missed,\nagain "twice"'), (5, "ok")]
-    # with the file good, the broker is the next thing it needs: exit 3, not a file complaint
+    # with the file good, the rows are taken (committed to the intake outbox) even with the broker
+    # away: exit 0, and the operator is told they wait for it; importing again adds nothing
     result = run(tmp_path, str(export))
-    assert result.returncode == 3 and "no Kafka broker answers" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "2 messages wait for the broker" in result.stderr
+    assert json.loads(result.stdout) == {"file": str(export), "ingested": 2, "already_imported": 0,
+                                         "rejected": 0, "waiting_for_broker": 2}
+    again = json.loads(run(tmp_path, str(export)).stdout)
+    assert (again["ingested"], again["already_imported"], again["waiting_for_broker"]) == (0, 2, 2)
 
 
 @settings(max_examples=200, deadline=None)
