@@ -27,14 +27,16 @@ changed since they were last looked at, so the sweep can publish those as audit 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays
+from sqlalchemy import Connection, insert, select, update
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -288,3 +290,127 @@ def earliest_due(clocks: Iterable[Clock]) -> date | None:
 def today_in_england(now: datetime) -> date:
     """The date the law counts in: the clock's day is England's, not UTC's."""
     return now.astimezone(LONDON).date()
+
+
+# -- against the tickets tables (the caller's transaction) --------------------------------------
+
+def _tables() -> tuple[Any, Any, Any]:
+    from tickets.models import StatutoryClockRow, Ticket, TicketEvent
+
+    return StatutoryClockRow.__table__, Ticket.__table__, TicketEvent.__table__
+
+
+def clock_from_row(row: Any) -> Clock:
+    detail = row.detail or {}
+    restarted = detail.get("restarted_on")
+    return Clock(kind=ClockKind(row.kind), started_on=row.started_on, due_on=row.due_on,
+                 state=ClockState(row.state), paused_since=row.paused_since,
+                 paused_for=detail.get("paused_for"),
+                 paused_days=row.paused_days or 0, extended=bool(row.extended),
+                 department=detail.get("department"),
+                 stopped_on=row.stopped_at.date() if row.stopped_at else None,
+                 flag=ClockFlag(row.status_flag or "ok"),
+                 restarted_on=date.fromisoformat(restarted) if restarted else None)
+
+
+def clock_values(clock: Clock) -> dict[str, Any]:
+    """The ``statutory_clocks`` columns for ``clock`` (``detail`` keeps what has no column)."""
+    detail: dict[str, str] = {}
+    if clock.department:
+        detail["department"] = clock.department
+    if clock.paused_for:
+        detail["paused_for"] = clock.paused_for
+    if clock.restarted_on:
+        detail["restarted_on"] = clock.restarted_on.isoformat()
+    stopped = None
+    if clock.stopped_on:
+        stopped = datetime.combine(clock.stopped_on, datetime.min.time(), tzinfo=UTC)
+    return {"kind": clock.kind.value, "started_on": clock.started_on, "due_on": clock.due_on,
+            "state": clock.state.value, "paused_since": clock.paused_since, "paused_days": clock.paused_days,
+            "extended": clock.extended, "status_flag": clock.flag.value, "stopped_at": stopped,
+            "detail": detail}
+
+
+def _change_ticket_clocks(conn: Connection, ticket_id: int, change: Callable[[Clock], Clock | None],
+                          event_kind: str, actor: str, now: datetime) -> list[Clock]:
+    clocks_t, tickets_t, events_t = _tables()
+    rows = conn.execute(select(clocks_t).where(clocks_t.c.ticket_id == ticket_id)
+                        .order_by(clocks_t.c.id)).all()
+    changed: list[Clock] = []
+    every: list[Clock] = []
+    for row in rows:
+        clock = clock_from_row(row)
+        after = change(clock)
+        if after is not None and after != clock:
+            conn.execute(update(clocks_t).where(clocks_t.c.id == row.id).values(**clock_values(after)))
+            changed.append(after)
+            clock = after
+        every.append(clock)
+    if changed:
+        reference = conn.execute(select(tickets_t.c.reference)
+                                 .where(tickets_t.c.id == ticket_id)).scalar_one()
+        conn.execute(update(tickets_t).where(tickets_t.c.id == ticket_id).values(due_on=earliest_due(every)))
+        conn.execute(insert(events_t), [{
+            "ticket_id": ticket_id, "reference": reference, "kind": event_kind, "actor": actor, "at": now,
+            "detail": {"clock": c.kind.value, "state": c.state.value, "due_on": c.due_on.isoformat(),
+                       **({"awaiting": c.paused_for} if c.paused_for else {})},
+            "published_at": None} for c in changed])
+    return changed
+
+
+def pause_ticket_clocks(conn: Connection, ticket_id: int, awaiting: str, *, actor: str,
+                        now: datetime) -> list[Clock]:
+    """The ticket now waits on the resident for ``awaiting`` (``clarification``,
+    ``identity_check``): pause the running clocks that the rule lets pause for it; the others run
+    on. Returns the paused clocks (each also a ``clock_paused`` event)."""
+    today = today_in_england(now)
+
+    def change(clock: Clock) -> Clock | None:
+        if clock.state is ClockState.RUNNING and PAUSABLE.get(clock.kind) == awaiting:
+            return pause(clock, today, awaiting)
+        return None
+
+    return _change_ticket_clocks(conn, ticket_id, change, "clock_paused", actor, now)
+
+
+def resume_ticket_clocks(conn: Connection, ticket_id: int, periods: ClockPeriods, *, now: datetime,
+                         actor: str = "resident") -> list[Clock]:
+    """The resident answered: every paused clock restarts from today (``clock_resumed`` events,
+    the ticket's due date moved)."""
+    today = today_in_england(now)
+
+    def change(clock: Clock) -> Clock | None:
+        return resume(clock, today, periods) if clock.state is ClockState.PAUSED else None
+
+    return _change_ticket_clocks(conn, ticket_id, change, "clock_resumed", actor, now)
+
+
+def stop_ticket_clocks(conn: Connection, ticket_id: int, *, actor: str, now: datetime) -> list[Clock]:
+    """The enquiry was answered (resolved or closed): every clock stops, late ones stay breached."""
+    today = today_in_england(now)
+    return _change_ticket_clocks(conn, ticket_id, lambda c: stop(c, today), "clock_stopped", actor, now)
+
+
+def sweep_clocks(conn: Connection, periods: ClockPeriods, *, now: datetime,
+                 limit: int | None = None) -> list[tuple[int, ClockChange]]:
+    """The periodic sweep: store each running or paused clock's flag when it changed, and write a
+    ``clock_due_soon`` / ``clock_breached`` / ``clock_ok`` event for it (published on
+    ``frontdoor.events`` by the events relay). Returns the changes (ticket id, change)."""
+    clocks_t, tickets_t, events_t = _tables()
+    today = today_in_england(now)
+    query = (select(clocks_t, tickets_t.c.reference).join(tickets_t, tickets_t.c.id == clocks_t.c.ticket_id)
+             .where(clocks_t.c.state != ClockState.STOPPED.value).order_by(clocks_t.c.due_on, clocks_t.c.id))
+    if limit is not None:
+        query = query.limit(limit)
+    changes: list[tuple[int, ClockChange]] = []
+    events: list[dict[str, Any]] = []
+    for row in conn.execute(query).all():
+        for change in sweep([clock_from_row(row)], today, periods):
+            conn.execute(update(clocks_t).where(clocks_t.c.id == row.id)
+                         .values(status_flag=change.after.value))
+            changes.append((row.ticket_id, change))
+            events.append({"ticket_id": row.ticket_id, "reference": row.reference, "kind": change.event_kind,
+                           "actor": "system", "detail": change.detail(), "at": now, "published_at": None})
+    if events:
+        conn.execute(insert(events_t), events)
+    return changes

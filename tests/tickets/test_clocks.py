@@ -136,3 +136,51 @@ def test_a_complaint_escalates_to_stage_two() -> None:
 def test_the_day_is_englands_not_utcs() -> None:
     # 23:30 UTC on 30 June is already 1 July in London (BST).
     assert today_in_england(datetime(2026, 6, 30, 23, 30, tzinfo=UTC)) == date(2026, 7, 1)
+
+
+def test_pause_resume_and_sweep_in_the_database(upgraded_url: str) -> None:
+    from sqlalchemy import insert, select
+
+    from tickets.clocks import clock_values, pause_ticket_clocks, resume_ticket_clocks, sweep_clocks
+    from tickets.db import make_engine
+    from tickets.models import StatutoryClockRow, Ticket, TicketEvent
+
+    engine = make_engine(upgraded_url)
+    try:
+        received = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+        foi = start_clock("foi", date(2026, 3, 2), PERIODS)
+        target = start_clock("service_target", date(2026, 3, 2), PERIODS, department="waste")
+        with engine.begin() as conn:
+            ticket_id = conn.execute(insert(Ticket).returning(Ticket.id), {
+                "reference": "FD-3333-3333", "status": "open", "channel": "email", "due_on": target.due_on,
+                "created_at": received, "updated_at": received}).scalar_one()
+            conn.execute(insert(StatutoryClockRow),
+                         [{"ticket_id": ticket_id, **clock_values(c)} for c in (foi, target)])
+            paused = pause_ticket_clocks(conn, ticket_id, "clarification", actor="officer",
+                                         now=datetime(2026, 3, 4, 9, tzinfo=UTC))
+            assert [c.kind for c in paused] == [ClockKind.FOI]  # the service target runs on
+            # Weeks later, still waiting: the paused FOI is not breached; the target is.
+            swept = sweep_clocks(conn, PERIODS, now=datetime(2026, 4, 7, 9, tzinfo=UTC))
+            assert [(c.clock.kind, c.after) for _, c in swept] == [(ClockKind.SERVICE_TARGET,
+                                                                   ClockFlag.BREACHED)]
+            resumed = resume_ticket_clocks(conn, ticket_id, PERIODS,
+                                           now=datetime(2026, 3, 16, 11, tzinfo=UTC))
+            assert [(c.kind, c.due_on, c.paused_days) for c in resumed] == [(ClockKind.FOI, date(2026, 4, 15),
+                                                                             12)]
+            assert sweep_clocks(conn, PERIODS, now=datetime(2026, 4, 7, 9, tzinfo=UTC)) == []
+            [(_, soon)] = sweep_clocks(conn, PERIODS, now=datetime(2026, 4, 13, 9, tzinfo=UTC))
+            assert (soon.clock.kind, soon.after) == (ClockKind.FOI, ClockFlag.DUE_SOON)
+            [(_, late)] = sweep_clocks(conn, PERIODS, now=datetime(2026, 4, 16, 9, tzinfo=UTC))
+            assert late.after is ClockFlag.BREACHED
+            events = conn.execute(select(TicketEvent.kind).where(TicketEvent.ticket_id == ticket_id)
+                                  .order_by(TicketEvent.id)).scalars().all()
+            assert events == ["clock_paused", "clock_breached", "clock_resumed", "clock_due_soon",
+                              "clock_breached"]
+            stored = conn.execute(select(StatutoryClockRow.__table__).where(
+                StatutoryClockRow.kind == "foi")).one()
+            assert (stored.state, stored.due_on, stored.status_flag) == ("running", date(2026, 4, 15),
+                                                                         "breached")
+            ticket_due = conn.execute(select(Ticket.due_on).where(Ticket.id == ticket_id)).scalar_one()
+            assert ticket_due == target.due_on  # the earliest running clock's
+    finally:
+        engine.dispose()
