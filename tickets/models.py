@@ -24,7 +24,7 @@ Times are stored as UTC (SQLite hands them back naive: :func:`aware` restores th
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -38,6 +38,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -58,6 +59,11 @@ OPEN_STATUSES = ("new", "open", "awaiting_resident", "reopened")
 
 # An autoincrementing 64-bit key that SQLite still treats as its rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's Core table, for batched statements (typed as a Table, not a FromClause)."""
+    return cast(Table, model.__table__)
 
 
 def utcnow() -> datetime:
