@@ -17,6 +17,7 @@ from schemas.topics import CORE_TOPICS
 
 if TYPE_CHECKING:
     from tickets.outbox import OutboxPolicy
+    from tickets.service import TicketWriter
 
 
 def local_broker(settings: Settings) -> LocalBroker:
@@ -88,3 +89,23 @@ def outbox_policy(settings: Settings) -> OutboxPolicy:
 
 def routing_policy(taxonomy: Taxonomy) -> RoutingPolicy:
     return RoutingPolicy(thresholds={d.id: d.threshold for d in taxonomy.departments})
+
+
+def ticket_writer(settings: Settings) -> TicketWriter:
+    """The ticket stage's writer: the council's own domains from settings, and each new ticket's
+    acknowledgement queued in the batch's transaction with a fresh tracking secret."""
+    from sqlalchemy import Connection
+
+    from schemas.inbound import InboundMessage
+    from tickets.outbox import queue_acknowledgement
+    from tickets.service import NewTicket, TicketWriter, issue_tracking_secret
+    from tickets.threading import ThreadingPolicy
+
+    outbox = outbox_policy(settings)
+
+    def acknowledge(conn: Connection, ticket: NewTicket, message: InboundMessage) -> None:
+        secret = issue_tracking_secret(conn, ticket.id)  # in clear only in the acknowledgement
+        queue_acknowledgement(conn, ticket, message, secret=secret, policy=outbox)
+
+    own = frozenset((*settings.smtp_domains, *(settings.council_domains or ())))
+    return TicketWriter(ThreadingPolicy(own_domains=own), on_new_ticket=acknowledge)

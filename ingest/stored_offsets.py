@@ -63,7 +63,8 @@ class _Rebalance(ConsumerRebalanceListener):
         self.loop = loop
 
     def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        log.info("%s: partitions revoked: %s", self.loop.stage, sorted(f"{t.topic}[{t.partition}]" for t in revoked))
+        names = sorted(f"{t.topic}[{t.partition}]" for t in revoked)
+        log.info("%s: partitions revoked: %s", self.loop.stage, names)
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.loop.seek_to_stored(assigned)

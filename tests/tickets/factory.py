@@ -31,7 +31,8 @@ def email(sender: str, subject: str, body: str, *, message_id: str, in_reply_to:
         source=Source(mailboxes=mailboxes or []), dedupe_key=f"email:{message_id}")
 
 
-def sms(phone: str, body: str, *, sid: str, at: datetime | None = None, reference: str | None = None) -> InboundMessage:
+def sms(phone: str, body: str, *, sid: str, at: datetime | None = None,
+        reference: str | None = None) -> InboundMessage:
     return InboundMessage(channel=Channel.SMS, sender=Party(phone=phone), body_text=body,
                           received_at=at or T0, source=Source(twilio_sid=sid), reference=reference,
                           dedupe_key=f"sms:{sid}")
