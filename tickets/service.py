@@ -22,6 +22,7 @@ transaction is rolled back and the batch redone, when it finds the winner's rows
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Sequence
@@ -142,10 +143,22 @@ def decode_routed(record: Record) -> RoutedMessage:
         where = ".".join(str(p) for p in first["loc"]) or "record"
         if first["type"] == "json_invalid":
             raise PoisonMessageError("malformed_json", first["msg"]) from None
+        version = _schema_version(record.value)
+        if version is not None and version > ROUTED_SCHEMA_VERSION:
+            raise UnknownSchemaVersionError(version) from None  # a newer writer: never guess at it
         raise PoisonMessageError("invalid_routed_record", f"{where}: {first['msg']}") from None
     if routed.schema_version > ROUTED_SCHEMA_VERSION:
         raise UnknownSchemaVersionError(routed.schema_version)
     return routed
+
+
+def _schema_version(value: bytes) -> int | None:
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    return version if isinstance(version, int) and not isinstance(version, bool) else None
 
 
 @dataclass
