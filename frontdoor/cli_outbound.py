@@ -80,11 +80,13 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from outbound.rendering import TemplateSet
         from outbound.stage import OutboxRelay, OutboxSender
         from schemas.topics import INBOUND, OUTBOUND
-        from tickets.db import make_engine, require_current
 
         settings = load_settings()
         templates = TemplateSet(settings.templates_dir)
         templates.check()  # a broken template refuses the start, not the send
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        from tickets.db import make_engine, require_current
+
         url = settings.effective_database_url
         engine = make_engine(url)
         require_current(engine)

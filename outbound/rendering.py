@@ -87,7 +87,8 @@ class TemplateSet:
             try:
                 rendered = self._render(name, SAMPLE[kind])
             except jinja2.TemplateSyntaxError as exc:
-                raise OperatorError(f"template {where} line {exc.lineno}: {exc.message}: fix it or remove "
+                raise OperatorError(f"template {where} line {exc.lineno}: {(exc.message or '').rstrip('.')}: "
+                                    "fix it or remove "
                                     "it to use the shipped default") from None
             except jinja2.TemplateError as exc:
                 raise OperatorError(f"template {where} does not render: {exc}: the variables it may "

@@ -121,6 +121,13 @@ class OutboxSender:
     def handle(self, record: Record) -> None:
         self.send(decode_record(record.value))
 
+    def close(self) -> None:
+        """Close the providers' connections (the relay's SMTP session)."""
+        for provider in {id(p): p for p in (self.email, self.sms) if p is not None}.values():
+            closer = getattr(provider, "close", None)
+            if closer is not None:
+                closer()
+
     def send(self, outbox_id: int) -> OutboxStatus | None:
         """Send one row if it can be claimed; the status it ended in, None if not claimed."""
         with self.engine.begin() as conn:
