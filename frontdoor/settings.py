@@ -138,6 +138,32 @@ class Settings(BaseSettings):
     intake_relay_metrics_port: int = Field(default=9465, ge=0, le=65535,
                                            description="'frontdoor relay' Prometheus metrics port (0: off)")
 
+    # Tickets (tickets/): threading windows, statutory clocks, retention; see README "Tickets: rules"
+    reopen_window_days: int = Field(
+        default=28, ge=0, le=3650,
+        description="a reply this long after closing reopens; later: a new linked ticket")
+    sms_thread_window_hours: int = Field(
+        default=72, ge=1, le=24 * 365,
+        description="an SMS joins its number's open ticket if that was this recent")
+    retention_days: int = Field(default=6 * 365, ge=30, le=100 * 365,
+                                description="closed tickets' personal data are erased after this many days")
+    clock_foi_working_days: int = Field(default=20, ge=1, le=365, description="FOI: working days to respond")
+    clock_sar_months: int = Field(default=1, ge=1, le=12, description="SAR: calendar months to respond")
+    clock_sar_extension_months: int = Field(default=2, ge=0, le=12,
+                                            description="SAR: further months when extended")
+    clock_complaint_stage1_working_days: int = Field(default=10, ge=1, le=365,
+                                                     description="complaint stage 1: working days")
+    clock_complaint_stage2_working_days: int = Field(default=20, ge=1, le=365,
+                                                     description="complaint stage 2: working days")
+    clock_member_enquiry_working_days: int = Field(default=10, ge=1, le=365,
+                                                   description="member enquiries: working days")
+    clock_due_soon_working_days: int = Field(default=3, ge=0, le=60,
+                                             description="a clock is due soon this many working days ahead")
+    service_targets: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=dict,
+        description="per-department service targets in working days, e.g. waste=5,highways=10",
+    )
+
     @field_validator("kafka_bootstrap")
     @classmethod
     def _bootstrap(cls, value: str | None) -> str | None:
@@ -189,6 +215,21 @@ class Settings(BaseSettings):
             raise ValueError("names no domain: list the domains SMTP accepts mail for, comma-separated "
                              "(e.g. council.gov.uk,council.example.org)")
         return value
+
+    @field_validator("service_targets", mode="before")
+    @classmethod
+    def _service_targets(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        targets: dict[str, int] = {}
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            department, _, days = item.partition("=")
+            if not department.strip() or not days.strip().isdigit() or not 0 < int(days) <= 365:
+                raise ValueError(f"{item!r} is not department=working days (e.g. waste=5,highways=10)")
+            targets[department.strip()] = int(days)
+        return targets
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

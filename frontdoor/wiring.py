@@ -16,8 +16,10 @@ from schemas.blobs import FilesystemBlobStore
 from schemas.topics import CORE_TOPICS
 
 if TYPE_CHECKING:
+    from tickets.clocks import ClockPeriods
     from tickets.outbox import OutboxPolicy
     from tickets.service import TicketWriter
+    from tickets.threading import ThreadingPolicy
 
 
 def local_broker(settings: Settings) -> LocalBroker:
@@ -99,7 +101,6 @@ def ticket_writer(settings: Settings) -> TicketWriter:
     from schemas.inbound import InboundMessage
     from tickets.outbox import queue_acknowledgement
     from tickets.service import NewTicket, TicketWriter, issue_tracking_secret
-    from tickets.threading import ThreadingPolicy
 
     outbox = outbox_policy(settings)
 
@@ -107,5 +108,30 @@ def ticket_writer(settings: Settings) -> TicketWriter:
         secret = issue_tracking_secret(conn, ticket.id)  # in clear only in the acknowledgement
         queue_acknowledgement(conn, ticket, message, secret=secret, policy=outbox)
 
+    return TicketWriter(threading_policy(settings), periods=clock_periods(settings),
+                        on_new_ticket=acknowledge)
+
+
+def threading_policy(settings: Settings) -> ThreadingPolicy:
+    """Threading windows and the council's own domains (never participants) from settings."""
+    from datetime import timedelta
+
+    from tickets.threading import ThreadingPolicy
+
     own = frozenset((*settings.smtp_domains, *(settings.council_domains or ())))
-    return TicketWriter(ThreadingPolicy(own_domains=own), on_new_ticket=acknowledge)
+    return ThreadingPolicy(reopen_window=timedelta(days=settings.reopen_window_days),
+                           sms_window=timedelta(hours=settings.sms_thread_window_hours), own_domains=own)
+
+
+def clock_periods(settings: Settings) -> ClockPeriods:
+    """Statutory periods and per-department service targets from settings."""
+    from tickets.clocks import ClockPeriods
+
+    return ClockPeriods(
+        foi_working_days=settings.clock_foi_working_days, sar_months=settings.clock_sar_months,
+        sar_extension_months=settings.clock_sar_extension_months,
+        complaint_stage1_working_days=settings.clock_complaint_stage1_working_days,
+        complaint_stage2_working_days=settings.clock_complaint_stage2_working_days,
+        member_enquiry_working_days=settings.clock_member_enquiry_working_days,
+        service_targets=dict(settings.service_targets),
+        due_soon_working_days=settings.clock_due_soon_working_days)
