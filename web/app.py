@@ -13,7 +13,6 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,12 +28,18 @@ from ingest.intake import IntakeService, ReferenceAllocator
 from ingest.intake_relay import IntakeRelay
 from ingest.intake_store import IntakeStore
 from schemas.blobs import BlobStore
+from tickets.accounts import Permission
 from web import contacts, enquiries, sms
 from web.config import WebConfig
+from web.console import ConsoleContext
+from web.console import mount as mount_console
+from web.console.auth import requires
 from web.context import WebContext, problem, unavailable
 from web.limits import BodyLimits
 from web.media import MediaFetcher
+from web.pages import BUILT
 from web.security import AgentTokens, CsrfGuard, TwilioSignatureCheck
+from web.security_headers import SecurityHeadersMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +48,8 @@ TWILIO_MAX_BODY = 256 * 1024  # an SMS of ten segments and ten media URLs is a f
 
 def create_app(config: WebConfig, *, store: IntakeStore, blobs: BlobStore,
                publisher: KafkaPublisher | None = None, allocator: ReferenceAllocator | None = None,
-               relay: IntakeRelay | None = None, media_backoff_s: float = 1.0) -> FastAPI:
+               relay: IntakeRelay | None = None, media_backoff_s: float = 1.0,
+               console: ConsoleContext | None = None) -> FastAPI:
     """The app. With ``publisher`` (or a ready ``relay``) it runs the intake relay in a thread
     from start-up to shutdown; without, another process (``frontdoor relay``) must."""
     if relay is None and publisher is not None:
@@ -81,10 +87,13 @@ def create_app(config: WebConfig, *, store: IntakeStore, blobs: BlobStore,
     )
     app.state.ctx = ctx
     app.state.relay = relay
-    app.include_router(sms.router)
-    app.include_router(enquiries.router)
-    app.include_router(contacts.router)
-    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    public = [requires(Permission.PUBLIC)]  # every route declares its permission (the console's own)
+    app.include_router(sms.router, dependencies=public)
+    app.include_router(enquiries.router, dependencies=public)
+    app.include_router(contacts.router, dependencies=public)  # its bearer token is checked inside
+    if console is not None:
+        mount_console(app, console)
+    app.mount("/static/dist", StaticFiles(directory=BUILT, check_dir=False), name="static")
     app.mount("/metrics", make_asgi_app())
     app.add_middleware(BodyLimits, limits={
         "/api/": config.api_max_body,
@@ -122,6 +131,7 @@ def create_app(config: WebConfig, *, store: IntakeStore, blobs: BlobStore,
         log.error("the intake store did not commit (%s): 503, nothing taken", exc.__class__.__name__)
         return unavailable()
 
+    app.add_middleware(SecurityHeadersMiddleware)  # last added, so outermost: every response
     return app
 
 

@@ -8,7 +8,7 @@ Templates live by area under ``web/templates/`` (``public/``, ``console/``, a sh
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader, select_autoescape
@@ -33,7 +33,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals.update(service_name=SERVICE_NAME, service_url="/contact", navigation=[],
-                       error_for=error_for, error_list=error_list)
+                       error_for=error_for, error_list=error_list, select_items=select_items)
     return env
 
 
@@ -47,6 +47,16 @@ def error_list(errors: Mapping[str, str], form_anchor: str = "main-content") -> 
     """The error summary's links: each to its field; a whole-form error to the form itself."""
     return [{"text": text, "href": f"#{form_anchor if field == 'form' else field}"}
             for field, text in errors.items()]
+
+
+def select_items(values: Iterable[str | tuple[str, str]], selected: str | None,
+                 blank: str = "Any") -> list[dict[str, object]]:
+    """GOV.UK select items from ids (shown capitalised) or (value, text) pairs; a blank first."""
+    items: list[dict[str, object]] = [{"value": "", "text": blank}]
+    for value in values:
+        key, text = value if isinstance(value, tuple) else (value, value.replace("_", " ").capitalize())
+        items.append({"value": key, "text": text, "selected": key == selected})
+    return items
 
 
 templates = Jinja2Templates(env=environment())

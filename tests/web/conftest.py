@@ -132,3 +132,6 @@ def form_tokens(html: str) -> dict[str, str]:
 
 
 REFERENCE = re.compile(r"FD-[0-9A-Z]{4}-[0-9A-Z]{4}")
+
+
+from tests.web.console_support import console_server  # noqa: E402, F401  (the console's fixture)

@@ -1,0 +1,234 @@
+"""What an agent or officer does to a ticket from the console, each in one transaction with its
+audit event (``ticket_events``, which the events relay puts on ``frontdoor.events``).
+
+A move to another department is a labelled correction (``routing_corrections`` plus a
+``corrected`` event carrying from, to, model version, confidence, channel, who and why), built
+by :func:`tickets.status.correction_for_move`. Status changes follow
+:mod:`tickets.status`'s table; merges are :mod:`tickets.merging`'s. A reply becomes an outbox
+row (:func:`tickets.outbox.queue_reply`) in the same transaction; the sender stage sends it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from tickets import merging
+from tickets.identity import normalise_email, normalise_phone
+from tickets.models import (
+    Correction,
+    Ticket,
+    TicketDepartment,
+    TicketEvent,
+    TicketLink,
+    TicketMessage,
+    TicketNote,
+    TicketParticipant,
+)
+from tickets.outbox import OutboxPolicy, ReplyTarget, Thread, queue_reply
+from tickets.status import InvalidTransitionError, check_transition, correction_for_move
+
+
+class CaseworkError(ValueError):
+    """An action the rules refuse (shown to the agent as the form's error)."""
+
+
+@dataclass(frozen=True)
+class ReplyOutcome:
+    channel: str  # email | sms | callback
+    recipient: str | None
+    status: str  # the outbox row's status, or "callback" for a call-back note
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _event(db: Session, ticket: Ticket, kind: str, actor: str, now: datetime, **detail: Any) -> None:
+    db.add(TicketEvent(ticket_id=ticket.id, reference=ticket.reference, kind=kind, actor=actor, detail=detail,
+                       at=now))
+
+
+def _ticket(db: Session, ticket_id: int) -> Ticket:
+    ticket = db.get(Ticket, ticket_id, with_for_update=True)
+    if ticket is None:
+        raise CaseworkError("no such ticket")
+    return ticket
+
+
+def add_note(engine: Engine, ticket_id: int, *, author: str, body: str) -> None:
+    body = body.strip()
+    if not body:
+        raise CaseworkError("Enter the note")
+    now = _now()
+    with Session(engine) as db, db.begin():
+        ticket = _ticket(db, ticket_id)
+        db.add(TicketNote(ticket_id=ticket.id, author=author, body=body, created_at=now))
+        ticket.updated_at = now
+        _event(db, ticket, "note_added", author, now)
+
+
+def assign(engine: Engine, ticket_id: int, *, actor: str, to: str | None) -> None:
+    now = _now()
+    with Session(engine) as db, db.begin():
+        ticket = _ticket(db, ticket_id)
+        before, ticket.assignee, ticket.updated_at = ticket.assignee, (to or None), now
+        _event(db, ticket, "assigned", actor, now, before=before, after=ticket.assignee)
+
+
+def change_status(engine: Engine, ticket_id: int, *, actor: str, status: str) -> None:
+    now = _now()
+    with Session(engine) as db, db.begin():
+        ticket = _ticket(db, ticket_id)
+        try:
+            target = check_transition(ticket.status, status)
+        except (InvalidTransitionError, ValueError) as exc:
+            raise CaseworkError(str(exc)) from None
+        if target == "merged":
+            raise CaseworkError("merge a ticket with the merge action")
+        before, ticket.status, ticket.updated_at = ticket.status, target.value, now
+        if target.value in ("resolved", "closed"):
+            ticket.closed_at = now
+        _event(db, ticket, "status_changed", actor, now, before=before, after=target.value)
+
+
+def move(engine: Engine, ticket_id: int, *, actor: str, to: str, reason: str, keep: bool = False) -> None:
+    """Move the ticket's primary department to ``to`` (``keep``: add ``to`` as another department
+    and keep the primary). Either way a correction of the router's decision is recorded."""
+    reason = reason.strip()
+    if not reason:
+        raise CaseworkError("Say why the ticket moves: it teaches the router")
+    now = _now()
+    with Session(engine) as db, db.begin():
+        ticket = _ticket(db, ticket_id)
+        departments = [d for (d,) in db.execute(select(TicketDepartment.department).where(
+            TicketDepartment.ticket_id == ticket.id))]
+        first = db.scalar(select(TicketMessage).where(TicketMessage.ticket_id == ticket.id)
+                          .order_by(TicketMessage.received_at).limit(1))
+        text = " ".join(filter(None, [first.subject, first.body_text])) if first else ""
+        if keep and to in departments:
+            raise CaseworkError(f"the ticket already involves {to}")
+        try:
+            correction, after = correction_for_move(
+                ticket=ticket.reference, departments=departments, primary=ticket.primary_department or "",
+                to=to, model_version=ticket.model_version or "", confidence=ticket.confidence,
+                channel=ticket.channel, who=actor, reason=reason, at=now, text=text[:5000])
+        except InvalidTransitionError as exc:
+            raise CaseworkError(str(exc)) from None
+        db.add(Correction(ticket_id=ticket.id, message_id=first.id if first else None,
+                          from_department=correction.from_department or None, to_department=to,
+                          model_version=correction.model_version or None, confidence=correction.confidence,
+                          channel=correction.channel, actor=actor, at=now))
+        if to not in departments:
+            db.add(TicketDepartment(ticket_id=ticket.id, department=to, role="involved", added_at=now))
+        if not keep:
+            for row in db.scalars(select(TicketDepartment).where(TicketDepartment.ticket_id == ticket.id)):
+                row.role = "primary" if row.department == to else "involved"
+            ticket.primary_department = to
+            ticket.triage = False
+        ticket.updated_at = now
+        _event(db, ticket, "corrected" if not keep else "department_added", actor, now,
+               from_department=correction.from_department or None, to_department=to,
+               model_version=correction.model_version or None, confidence=correction.confidence,
+               channel=correction.channel, reason=reason, departments=list(after))
+
+
+def copy_in(engine: Engine, ticket_id: int, *, actor: str, address: str) -> str:
+    email = normalise_email(address) if "@" in address else None
+    phone = None if email else normalise_phone(address)
+    if not email and not phone:
+        raise CaseworkError("Enter an email address or a UK telephone number")
+    kind, value = ("email", email) if email else ("phone", phone)
+    now = _now()
+    with Session(engine) as db, db.begin():
+        ticket = _ticket(db, ticket_id)
+        exists = db.scalar(select(TicketParticipant.id).where(
+            TicketParticipant.ticket_id == ticket.id, TicketParticipant.kind == kind,
+            TicketParticipant.value == value))
+        if exists is None:
+            db.add(TicketParticipant(ticket_id=ticket.id, kind=kind, value=value, role="cc", added_at=now))
+            _event(db, ticket, "participant_added", actor, now, address_kind=kind, value=value)
+    return str(value)
+
+
+def link(engine: Engine, ticket_id: int, *, actor: str, other_id: int, reason: str = "") -> None:
+    if other_id == ticket_id:
+        raise CaseworkError("a ticket cannot be linked to itself")
+    now = _now()
+    with Session(engine) as db, db.begin():
+        ticket, other = _ticket(db, ticket_id), _ticket(db, other_id)
+        if db.get(TicketLink, (ticket.id, other.id, "related")) is None:
+            db.add(TicketLink(from_ticket_id=ticket.id, to_ticket_id=other.id, kind="related",
+                              reason=reason or None, at=now))
+            _event(db, ticket, "linked", actor, now, other=other.reference, reason=reason)
+            _event(db, other, "linked", actor, now, other=ticket.reference, reason=reason)
+
+
+def merge(engine: Engine, source_id: int, target_id: int, *, actor: str, reason: str) -> int:
+    with Session(engine) as db, db.begin():
+        try:
+            return merging.merge_tickets(db, source_id, target_id, actor=actor, reason=reason, now=_now()).id
+        except (merging.MergeError, InvalidTransitionError) as exc:
+            raise CaseworkError(str(exc)) from None
+
+
+def unmerge(engine: Engine, merge_id: int, *, actor: str) -> None:
+    with Session(engine) as db, db.begin():
+        try:
+            merging.unmerge_tickets(db, merge_id, actor=actor, now=_now())
+        except (merging.MergeError, InvalidTransitionError) as exc:
+            raise CaseworkError(str(exc)) from None
+
+
+def merge_residents(engine: Engine, source_id: int, target_id: int, *, actor: str, reason: str) -> int:
+    with Session(engine) as db, db.begin():
+        try:
+            done = merging.merge_residents(db, source_id, target_id, actor=actor, reason=reason, now=_now())
+            return done.id
+        except merging.MergeError as exc:
+            raise CaseworkError(str(exc)) from None
+
+
+def reply(engine: Engine, ticket_id: int, *, author: str, body: str, policy: OutboxPolicy,
+          idempotency_key: str | None = None) -> ReplyOutcome:
+    """A reply on the resident's channel: email to their address (threaded, copies to those
+    copied in), SMS to their number; a phone or walk-in enquiry gets a call-back note instead."""
+    body = body.strip()
+    if not body:
+        raise CaseworkError("Enter the reply")
+    now = _now()
+    with Session(engine) as db, db.begin():
+        ticket = _ticket(db, ticket_id)
+        last = db.scalar(select(TicketMessage).where(TicketMessage.ticket_id == ticket.id,
+                                                     TicketMessage.direction == "in")
+                         .order_by(TicketMessage.received_at.desc()).limit(1))
+        channel = last.channel if last else ticket.channel
+        ticket.updated_at = now
+        if channel in ("email", "webform") and last is not None and last.sender_email:
+            cc = tuple(v for (v,) in db.execute(select(TicketParticipant.value).where(
+                TicketParticipant.ticket_id == ticket.id, TicketParticipant.kind == "email",
+                TicketParticipant.role == "cc")))
+            thread = Thread(in_reply_to=last.email_message_id, references=tuple(last.email_references or ()),
+                            subject=last.subject or ticket.subject)
+            row = queue_reply(db, ticket, author, body, "email", policy=policy,
+                              target=ReplyTarget(last.sender_email, cc=cc, thread=thread),
+                              idempotency_key=idempotency_key or uuid.uuid4().hex, now=now)
+            _event(db, ticket, "reply_queued", author, now, channel="email", outbox_id=row.id)
+            return ReplyOutcome("email", row.recipient, row.status.value)
+        if channel == "sms" and last is not None and last.sender_phone:
+            to = (last.recipients or {}).get("to") or []
+            sender = to[0].get("phone") if to and isinstance(to[0], dict) else None
+            row = queue_reply(db, ticket, author, body, "sms", policy=policy,
+                              target=ReplyTarget(last.sender_phone, sender=sender),
+                              idempotency_key=idempotency_key or uuid.uuid4().hex, now=now)
+            _event(db, ticket, "reply_queued", author, now, channel="sms", outbox_id=row.id)
+            return ReplyOutcome("sms", row.recipient, row.status.value)
+        db.add(TicketNote(ticket_id=ticket.id, author=author, body=f"Call back: {body}", created_at=now))
+        _event(db, ticket, "callback_requested", author, now)
+        return ReplyOutcome("callback", last.sender_phone if last else None, "callback")
