@@ -12,7 +12,10 @@ from frontdoor.settings import Settings, load_settings
 from schemas.errors import OperatorError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tickets.accounts import AccountStore
+    from web.console import ConsoleContext
 
 PASSWORD_ENV = "FRONTDOOR_USER_PASSWORD"  # noqa: S105  (the variable's name, not a password)
 ROLES_HELP = "agent (all departments), officer (--department), supervisor, ops, admin"
@@ -25,6 +28,37 @@ def account_store(settings: Settings) -> AccountStore:
     engine = make_engine(settings.effective_database_url)
     require_current(engine)
     return AccountStore(engine)
+
+
+def build_console(settings: Settings,
+                  ready_checks: dict[str, Callable[[], bool]] | None = None) -> ConsoleContext:
+    """The console's dependencies from the settings (``frontdoor web`` passes it to create_app)."""
+    from datetime import timedelta
+
+    from classifiers.taxonomy import load_taxonomy
+    from frontdoor import wiring
+    from ingest.admin import broker_answers
+    from tickets.accounts import AccountStore, SessionPolicy
+    from tickets.db import make_engine, require_current
+    from web.console import ConsoleContext
+    from web.security import CsrfGuard
+
+    engine = make_engine(settings.effective_database_url)
+    require_current(engine)
+    taxonomy = load_taxonomy(settings.taxonomy)
+    sessions = SessionPolicy(idle=timedelta(minutes=settings.console_session_idle_minutes),
+                             absolute=timedelta(hours=settings.console_session_hours))
+    return ConsoleContext(
+        accounts=AccountStore(engine, sessions=sessions), engine=engine, blobs=wiring.blob_store(settings),
+        csrf=CsrfGuard(settings.web_secret.get_secret_value()),
+        departments={d.id: _department_name(d.id) for d in taxonomy.departments},
+        scoping=settings.console_scoping, secure_cookies=settings.public_url.startswith("https://"),
+        ready_checks=ready_checks or {"broker": lambda: broker_answers(wiring.bootstrap(settings))},
+        outbox=wiring.outbox_policy(settings))
+
+
+def _department_name(department: str) -> str:
+    return department.replace("_", " ").capitalize()
 
 
 def register(app: typer.Typer) -> None:

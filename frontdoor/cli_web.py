@@ -136,8 +136,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             log.warning("%s; enquiries are taken and published when it answers", exc)
         store = intake_store(settings)
         blobs = wiring.blob_store(settings)
+        from frontdoor.cli_console import build_console
+
+        console = build_console(settings)
         app_ = create_app(web_config(settings), store=store, blobs=blobs,
-                          publisher=wiring.publisher(settings))
+                          publisher=wiring.publisher(settings), console=console)
         # proxy_headers off: X-Forwarded-For is believed only from FRONTDOOR_TRUSTED_PROXIES (web/limits.py)
         uvicorn.run(app_, host=host, port=port, proxy_headers=False, log_level="info")
 

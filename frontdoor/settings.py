@@ -97,6 +97,14 @@ class Settings(BaseSettings):
     upload_max_files: int = Field(default=5, ge=1,
                                   description="most attachments on one contact-form submission")
 
+    # The staff console (web/console/): sessions and officers' scoping
+    console_scoping: bool = Field(default=True,
+                                  description="officers see only their departments' tickets")
+    console_session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60,
+                                              description="a console session ends after this long unused")
+    console_session_hours: int = Field(default=12, ge=1, le=24 * 7,
+                                       description="a console session ends this long after sign-in")
+
     # Outbound (outbound/): acknowledgements and replies; see docs/outbound.md
     relay_host: str | None = Field(default=None, description="the council's SMTP relay for outbound mail")
     relay_port: int = Field(default=587, ge=1, le=65535, description="the relay's port")
