@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from frontdoor import cli_tickets_rules
 from frontdoor.settings import load_settings
 
 
@@ -13,6 +14,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     tickets_app = typer.Typer(help="The ticket stage (no subcommand: run one consumer-group member), "
                               "and commands for operators.")
     app.add_typer(tickets_app, name="tickets")
+    cli_tickets_rules.register(tickets_app)  # export-resident, retention, sweep-clocks, corrections
 
     @tickets_app.callback(invoke_without_command=True)
     def tickets(

@@ -18,7 +18,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 class TicketStatus(StrEnum):
@@ -148,3 +151,38 @@ def write_corrections_csv(corrections: Iterable[Correction], out: TextIO) -> int
         writer.writerow([text, origin, last.to_department])
         written += 1
     return written
+
+
+def corrections_from_database(session: Session) -> list[Correction]:
+    """Every stored move (``routing_corrections``), each with the text the router classified:
+    the subject and the resident's own words of the message it corrects (the ticket's first
+    message when none is named)."""
+    from sqlalchemy import select
+
+    from tickets.models import Correction as CorrectionRow
+    from tickets.models import Ticket, TicketMessage, aware
+
+    out: list[Correction] = []
+    texts: dict[int, str] = {}
+    rows = session.execute(select(CorrectionRow, Ticket.reference)
+                           .join(Ticket, Ticket.id == CorrectionRow.ticket_id)
+                           .order_by(CorrectionRow.at, CorrectionRow.id)).all()
+    for row, reference in rows:
+        message_id = row.message_id or session.scalar(
+            select(TicketMessage.id)
+            .where(TicketMessage.ticket_id == row.ticket_id, TicketMessage.direction == "in")
+            .order_by(TicketMessage.received_at, TicketMessage.id).limit(1))
+        if message_id is not None and message_id not in texts:
+            message = session.get(TicketMessage, message_id)
+            body, subject = "", None
+            if message is not None:
+                body = message.body_trimmed if message.body_trimmed is not None else message.body_text
+                subject = message.subject
+            texts[message_id] = f"{subject}\n\n{body}" if subject else body
+        at = aware(row.at)
+        out.append(Correction(ticket=reference, from_department=row.from_department or "",
+                              to_department=row.to_department, model_version=row.model_version or "",
+                              confidence=row.confidence, channel=row.channel or "", who=row.actor, reason="",
+                              at=at if at is not None else datetime.min,
+                              text=texts.get(message_id or -1, "")))
+    return out

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -184,3 +186,33 @@ def test_pause_resume_and_sweep_in_the_database(upgraded_url: str) -> None:
             assert ticket_due == target.due_on  # the earliest running clock's
     finally:
         engine.dispose()
+
+
+def test_sweep_clocks_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    from sqlalchemy import insert
+
+    from frontdoor.cli import main
+    from tickets.clocks import clock_values
+    from tickets.db import make_engine, upgrade
+    from tickets.models import StatutoryClockRow, Ticket
+
+    url = f"sqlite:///{tmp_path / 'tickets.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            ticket_id = conn.execute(insert(Ticket).returning(Ticket.id), {
+                "reference": "FD-4444-4444", "status": "open", "channel": "email"}).scalar_one()
+            long_ago = start_clock("foi", date(2020, 1, 6), PERIODS)
+            conn.execute(insert(StatutoryClockRow), [{"ticket_id": ticket_id, **clock_values(long_ago)}])
+    finally:
+        engine.dispose()
+    monkeypatch.setenv("FRONTDOOR_DATABASE_URL", url)
+    monkeypatch.setenv("FRONTDOOR_CLOCK_FOI_WORKING_DAYS", "20")
+    for expected in ({"changed": 1, "breached": 1}, {"changed": 0}):
+        try:
+            main(["tickets", "sweep-clocks"])
+        except SystemExit as exc:
+            assert not exc.code
+        assert json.loads(capsys.readouterr().out) == expected

@@ -179,3 +179,46 @@ def test_retention_erases_personal_data_and_keeps_the_figures(engine: Engine, tm
         assert (anna.name, anna.postcode, anna.address) == (None, None, None)
         assert s.scalar(select(func.count()).select_from(ResidentIdentity)) == 0
         assert s.scalar(select(func.count()).select_from(Ticket)) == 2  # the counts stay
+
+
+def test_the_operator_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    from frontdoor.cli import main
+    from tickets.db import upgrade
+
+    url = f"sqlite:///{tmp_path / 'tickets.db'}"
+    monkeypatch.setenv("FRONTDOOR_DATABASE_URL", url)
+    monkeypatch.setenv("FRONTDOOR_BLOB_DIR", str(tmp_path / "blobs"))
+
+    def run(*args: str) -> tuple[int, str, str]:
+        try:
+            code = main(list(args))
+        except SystemExit as exc:
+            code = exc.code
+        out, err = capsys.readouterr()
+        return int(code or 0), out, err
+
+    code, _, err = run("tickets", "retention")
+    assert code == 2 and "frontdoor db upgrade" in err
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        seed(engine, FilesystemBlobStore(tmp_path / "blobs"))
+    finally:
+        engine.dispose()
+    code, out, _ = run("tickets", "export-resident", "--phone", "07700 900123",
+                       "--out", str(tmp_path / "sar"))
+    summary = json.loads(out)
+    assert (code, summary["tickets"], summary["messages"], summary["files"]) == (0, 2, 2, 3)
+    document = json.loads((tmp_path / "sar" / "resident.json").read_text())
+    assert document["resident"]["name"] == "Anna Resident"
+    code, _, err = run("tickets", "export-resident", "--email", "nobody@example.org",
+                       "--out", str(tmp_path / "x"))
+    assert code == 2 and "no resident holds" in err
+    code, _, err = run("tickets", "export-resident", "--email", "a@b.c", "--phone", "1",
+                       "--out", str(tmp_path))
+    assert code == 2 and "one of --email" in err
+    assert json.loads(run("tickets", "retention", "--dry-run")[1])["tickets"] == 1
+    erased = json.loads(run("tickets", "retention")[1])
+    assert (erased["tickets"], erased["messages"], erased["residents"]) == (1, 1, 0)
+    assert json.loads(run("tickets", "retention")[1])["tickets"] == 0

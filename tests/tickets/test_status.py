@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +97,49 @@ def test_corrections_csv_teaches_the_final_department_once_per_ticket() -> None:
         {"text": "Pothole outside number 4", "from_department": "waste", "to_department": "highways"},
         {"text": "Single person discount", "from_department": "housing", "to_department": "council_tax"},
     ]
+
+
+def test_corrections_from_the_database_train_the_router(upgraded_url: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from sqlalchemy.orm import Session
+
+    from frontdoor.cli import main
+    from tickets.db import make_engine
+    from tickets.models import Correction as CorrectionRow
+    from tickets.models import Ticket, TicketMessage
+    from tickets.status import corrections_from_database
+
+    engine = make_engine(upgraded_url)
+    try:
+        with Session(engine) as s, s.begin():
+            ticket = Ticket(reference="FD-1234-5678", status="open", primary_department="highways",
+                            channel="sms")
+            s.add(ticket)
+            s.flush()
+            first = TicketMessage(ticket_id=ticket.id, dedupe_key="sms:SM1", message_uuid="u1", channel="sms",
+                                  received_at=T0, body_text="There is a pothole by the school",
+                                  body_trimmed="There is a pothole by the school")
+            s.add(first)
+            s.flush()
+            s.add(CorrectionRow(ticket_id=ticket.id, message_id=None, from_department="waste",
+                                to_department="highways", model_version="m7", confidence=0.44, channel="sms",
+                                actor="agent@council", at=T0 + timedelta(hours=1)))
+        with Session(engine) as s:
+            [correction] = corrections_from_database(s)
+    finally:
+        engine.dispose()
+    assert (correction.ticket, correction.from_department, correction.to_department, correction.model_version,
+            correction.confidence, correction.who) == ("FD-1234-5678", "waste", "highways", "m7", 0.44,
+                                                       "agent@council")
+    assert correction.text == "There is a pothole by the school"
+    if not upgraded_url.startswith("sqlite"):
+        return
+    monkeypatch.setenv("FRONTDOOR_DATABASE_URL", upgraded_url)
+    try:
+        main(["tickets", "corrections", "--out", str(tmp_path / "c" / "corrections.csv")])
+    except SystemExit as exc:
+        assert not exc.code
+    assert json.loads(capsys.readouterr().out)["rows"] == 1
+    assert (tmp_path / "c" / "corrections.csv").read_text() == (
+        "text,from_department,to_department\nThere is a pothole by the school,waste,highways\n")
