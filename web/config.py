@@ -23,6 +23,8 @@ class WebConfig:
     form_rate_window_s: int = 3600
     api_rate_limit: int = 120
     api_rate_window_s: int = 60
+    track_rate_limit: int = 20  # /track look-ups that found nothing, per client address and window
+    track_rate_window_s: int = 900
     upload_max_bytes: int = 10 * 1024 * 1024
     upload_max_files: int = 5
     api_max_body: int = 1024 * 1024
