@@ -182,9 +182,11 @@ def sender_identities(message: InboundMessage, policy: ThreadingPolicy) -> tuple
 
 def participants_of(message: InboundMessage, policy: ThreadingPolicy) -> frozenset[str]:
     """Everyone on a message who becomes a participant of its ticket: the sender and those it
-    was sent or copied to, except the council's own addresses."""
+    was sent or copied to, except the council's own addresses. A bulk mailing makes only its
+    sender one: its many recipients have no claim on the ticket by having been sent it."""
     keys: set[str] = set()
-    parties: Iterable[Party] = (message.sender, *message.to, *message.cc)
+    parties: Iterable[Party] = (message.sender,) if message.automation is Automation.BULK \
+        else (message.sender, *message.to, *message.cc)
     for party in parties:
         if policy.is_own(party.email):
             continue
