@@ -178,6 +178,7 @@ def export_resident(session: Session, resident_id: int, blobs: BlobStore, out_di
             "links": [_row(link) for link in session.scalars(select(TicketLink).where(or_(
                 TicketLink.from_ticket_id == ticket.id, TicketLink.to_ticket_id == ticket.id)))],
             "feedback": _row(feedback) if feedback else None,
+            "sent": _outbound_of(session, ticket.id),
         })
         result.tickets += 1
         result.messages += len(messages)
@@ -186,6 +187,16 @@ def export_resident(session: Session, resident_id: int, blobs: BlobStore, out_di
     tmp.write_text(json.dumps(export, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
     tmp.replace(result.path)
     return result
+
+
+def _outbound_of(session: Session, ticket_id: int) -> list[dict[str, Any]]:
+    """Acknowledgements and replies sent (or queued) to the resident on this ticket."""
+    from tickets.outbox import outbox
+
+    columns = [outbox.c[name] for name in ("kind", "channel", "recipient", "cc", "author", "body", "status",
+                                           "created_at", "sent_at")]
+    rows = session.execute(select(*columns).where(outbox.c.ticket_id == ticket_id).order_by(outbox.c.id))
+    return [{key: _plain(value) for key, value in row._mapping.items()} for row in rows]
 
 
 def _blobs_of(message: TicketMessage) -> list[tuple[str, str]]:
@@ -268,6 +279,10 @@ def erase_expired(session: Session, *, now: datetime, retention: timedelta, blob
         report.messages += 1
     session.execute(delete(TicketParticipant).where(TicketParticipant.ticket_id.in_(every)))
     session.execute(update(TicketNote).where(TicketNote.ticket_id.in_(every)).values(body=""))
+    from tickets.outbox import outbox
+
+    session.execute(update(outbox).where(outbox.c.ticket_id.in_(every)).values(
+        recipient="", cc="[]", sender=None, body=None, context="{}", status_reason=None))
     session.execute(update(Feedback).where(Feedback.ticket_id.in_(every)).values(comment=None))
     session.execute(update(TicketLink).where(or_(TicketLink.from_ticket_id.in_(every),
                                                  TicketLink.to_ticket_id.in_(every))).values(reason=None))

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
 from schemas.blobs import FilesystemBlobStore
@@ -29,6 +29,7 @@ from tickets.models import (
     TicketParticipant,
     TicketReference,
 )
+from tickets.outbox import outbox
 from tickets.privacy import ResidentNotFoundError, erase_expired, export_resident, find_resident
 
 CLOSED = datetime(2019, 5, 1, 12, 0, tzinfo=UTC)
@@ -90,6 +91,11 @@ def seed(engine: Engine, blobs: FilesystemBlobStore) -> dict[str, int]:
                         detail={"rule": "reference", "evidence": "anna@example.org", "reason": "joined"}),
         ])
         s.flush()
+        s.execute(insert(outbox), [{
+            "idempotency_key": "reply:1", "ticket_id": old.id, "reference": old.reference, "kind": "reply",
+            "channel": "email", "recipient": "anna@example.org", "cc": "[]", "author": "officer@council",
+            "body": "Dear Anna, a surveyor will visit 1 High St.", "context": "{}", "status": "delivered",
+            "created_at": CLOSED - timedelta(days=2), "updated_at": CLOSED - timedelta(days=2)}])
         record_feedback(s, old.id, rating=2, comment="Took months, Anna", now=CLOSED + timedelta(days=1))
         return {"anna": anna.id, "old": old.id, "recent": recent.id}
 
@@ -113,6 +119,8 @@ def test_export_resident_writes_everything_held_with_the_files(engine: Engine, t
     assert old["messages"][0]["body_text"].startswith("The wall in my bedroom")
     assert old["internal_notes"][0]["body"] == "Anna says her son has asthma"
     assert old["feedback"]["comment"] == "Took months, Anna"
+    sent = [(m["recipient"], m["body"]) for m in old["sent"]]
+    assert sent == [("anna@example.org", "Dear Anna, a surveyor will visit 1 High St.")]
     assert "tracking_secret_hash" not in old["ticket"]
     # The original mail and both attachments, copied byte for byte (the shared leaflet once).
     files = {p: (tmp_path / "sar" / p).read_bytes() for p in old["messages"][0]["files"]}
@@ -146,6 +154,8 @@ def test_retention_erases_personal_data_and_keeps_the_figures(engine: Engine, tm
         assert message.routing == {"department": "housing", "confidence": 0.9, "enquiry_type": "complaint"}
         assert s.scalars(select(TicketParticipant).where(TicketParticipant.ticket_id == old.id)).all() == []
         assert s.scalar(select(TicketNote.body).where(TicketNote.ticket_id == old.id)) == ""
+        sent = s.execute(select(outbox.c.recipient, outbox.c.body, outbox.c.status)).one()
+        assert tuple(sent) == ("", None, "delivered")
         feedback = s.get(Feedback, old.id)
         assert feedback is not None and (feedback.rating, feedback.comment) == (2, None)
         assert s.scalar(select(FeedbackDepartment.rating).where(FeedbackDepartment.ticket_id == old.id)) == 2
