@@ -245,3 +245,20 @@ def test_an_sms_quoting_a_reference_from_a_number_on_the_ticket_joins(engine: En
     deliver(engine, sms("07700900999", f"{ticket_ref} is my neighbour's", sid="SM3",
                         at=T0 + timedelta(days=9)))
     assert ticket_of(engine, "sms:SM3") != ticket
+
+
+def test_outlooks_thread_index_threads_when_a_gateway_rewrote_the_headers(engine: Engine) -> None:
+    import base64
+
+    conversation = bytes.fromhex("01d9a1b2c3d4") + bytes(range(16))
+    first = email("anna@example.org", "Damp in flat", "The wall is wet.", message_id="<a1@example.org>")
+    first = first.model_copy(update={"source": Source(extra={"thread_index": base64.b64encode(conversation)
+                                                             .decode()})})
+    deliver(engine, first)
+    rewritten = email("anna@example.org", "Damp", "Any news?", message_id="<gw-1@gateway.example>",
+                      at=T0 + timedelta(days=1))
+    child = base64.b64encode(conversation + b"\x00\x00\x01\x02\x03").decode()
+    rewritten = rewritten.model_copy(update={"source": Source(extra={"thread_index": child})})
+    deliver(engine, rewritten)
+    assert ticket_of(engine, rewritten.dedupe_key) == ticket_of(engine, first.dedupe_key)
+    assert rule_of(engine, rewritten.dedupe_key)[0] == "thread_index"
