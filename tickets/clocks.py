@@ -250,6 +250,13 @@ def flag(clock: Clock, today: date, periods: ClockPeriods) -> ClockFlag:
     return ClockFlag.OK
 
 
+def due_soon_cutoff(today: date, periods: ClockPeriods) -> date:
+    """For queries: a running clock with ``today <= due_on <= due_soon_cutoff(today)`` is due
+    soon, one with ``due_on < today`` breached (the same answer as :func:`flag`, as a range an
+    index on ``(state, due_on)`` serves)."""
+    return add_working_days(today, periods.due_soon_working_days + 1) - timedelta(days=1)
+
+
 @dataclass(frozen=True)
 class ClockChange:
     """A clock whose flag changed: the sweep writes it back and publishes it."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tickets.clocks import (
+    Clock,
     ClockError,
     ClockFlag,
     ClockKind,
@@ -216,3 +217,21 @@ def test_sweep_clocks_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         except SystemExit as exc:
             assert not exc.code
         assert json.loads(capsys.readouterr().out) == expected
+
+
+@pytest.mark.parametrize("soon", [0, 3])
+def test_the_due_soon_range_for_queries_agrees_with_flag(soon: int) -> None:
+    from datetime import timedelta
+
+    from tickets.clocks import due_soon_cutoff
+
+    periods = ClockPeriods(due_soon_working_days=soon)
+    for offset in range(0, 40):  # across Easter 2026 and its weekends
+        today = date(2026, 3, 25) + timedelta(days=offset)
+        cutoff = due_soon_cutoff(today, periods)
+        for ahead in range(-3, 15):
+            due = today + timedelta(days=ahead)
+            expected = flag(Clock(ClockKind.FOI, date(2026, 1, 5), due), today, periods)
+            by_range = ClockFlag.BREACHED if due < today else \
+                ClockFlag.DUE_SOON if due <= cutoff else ClockFlag.OK
+            assert by_range is expected, (today, due)
