@@ -16,6 +16,7 @@ from frontdoor import (
     cli_core,
     cli_email,
     cli_outbound,
+    cli_report,
     cli_router,
     cli_tickets,
     cli_web,
@@ -57,6 +58,7 @@ cli_router.register(app, bench_app)
 cli_outbound.register(app, bench_app)
 cli_tickets.register(app, bench_app)
 cli_console.register(app)
+cli_report.register(app)
 
 
 def main(argv: list[str] | None = None) -> Any:

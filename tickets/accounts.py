@@ -50,6 +50,7 @@ class Permission(StrEnum):
     MERGE = "merge"  # merge and unmerge tickets and residents
     REASSIGN = "reassign"  # assign to someone else
     OPS = "ops"
+    DASHBOARD = "dashboard"  # the ops dashboard and the committee report (ops and supervisors)
     MANAGE_USERS = "manage_users"
 
 
@@ -57,8 +58,8 @@ _WORK = {Permission.SIGNED_IN, Permission.VIEW_TICKETS, Permission.WORK_TICKETS}
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.AGENT: frozenset(_WORK),
     Role.OFFICER: frozenset(_WORK),
-    Role.SUPERVISOR: frozenset(_WORK | {Permission.MERGE, Permission.REASSIGN}),
-    Role.OPS: frozenset({Permission.SIGNED_IN, Permission.VIEW_TICKETS, Permission.OPS}),
+    Role.SUPERVISOR: frozenset(_WORK | {Permission.MERGE, Permission.REASSIGN, Permission.DASHBOARD}),
+    Role.OPS: frozenset({Permission.SIGNED_IN, Permission.VIEW_TICKETS, Permission.OPS, Permission.DASHBOARD}),
     Role.ADMIN: frozenset({Permission.SIGNED_IN, Permission.MANAGE_USERS}),
 }
 
