@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from classifiers.base import Classifier
+from classifiers.taxonomy import Taxonomy
 from schemas.errors import OperatorError
 
 SHIPPED_ROOT = Path(__file__).with_name("models")
@@ -118,26 +119,22 @@ class ModelRegistry:
         return [line.strip() for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
-def default_root() -> Path:
-    from frontdoor.settings import load_settings
-
-    return load_settings().var_dir / "models"
-
-
 def load_classifier(version: str | None = None, model_dir: Path | None = None, *,
-                    explain: bool = True) -> Classifier:
+                    explain: bool = True, taxonomy: Taxonomy | None = None) -> Classifier:
     """The classifier the router uses.
 
     ``model_dir`` is either one model's directory (it holds ``model-card.json``) or a registry
-    root; unset, the registry under ``<var_dir>/models``. ``version`` None means that
-    registry's current model, or the default shipped with the package when none was registered.
+    root (``frontdoor/`` passes ``<var_dir>/models``); unset, only the models shipped with the
+    package. ``version`` None means that registry's current model, or the shipped default when
+    none was registered. ``taxonomy`` is the deployment's (``settings.taxonomy``); unset, the
+    shipped one. Nothing here reads settings or the environment: the caller passes them.
     """
     from classifiers.spacy_classifier import SpacyClassifier
 
     if model_dir is not None and (model_dir / CARD).is_file():
-        return SpacyClassifier(model_dir, explain=explain)
-    registry = ModelRegistry(model_dir if model_dir is not None else default_root())
-    return SpacyClassifier(registry.path_for(version), explain=explain)
+        return SpacyClassifier(model_dir, explain=explain, taxonomy=taxonomy)
+    registry = ModelRegistry(model_dir if model_dir is not None else SHIPPED_ROOT)
+    return SpacyClassifier(registry.path_for(version), explain=explain, taxonomy=taxonomy)
 
 
 def check_model_path(path: Path) -> Path:

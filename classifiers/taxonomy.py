@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import os
 import re
 import tomllib
 from collections.abc import Callable
@@ -52,8 +51,12 @@ class Taxonomy:
 
 
 def load_taxonomy(path: Path | str | None = None) -> Taxonomy:
-    """The taxonomy at ``path``, else ``$FRONTDOOR_TAXONOMY``, else the one shipped with the package."""
-    chosen = Path(path) if path else Path(os.environ.get("FRONTDOOR_TAXONOMY") or DEFAULT_TAXONOMY)
+    """The taxonomy at ``path``, else the one shipped with the package.
+
+    The path comes from the caller (``frontdoor/`` passes ``settings.taxonomy``): reading
+    ``FRONTDOOR_TAXONOMY`` here saw the process environment but not ``.env``, so one process
+    could route with two taxonomies."""
+    chosen = Path(path) if path else DEFAULT_TAXONOMY
     try:
         raw = chosen.read_bytes()
         data = tomllib.loads(raw.decode("utf-8"))

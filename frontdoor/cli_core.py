@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
 
 from frontdoor.output import print_figures
 from frontdoor.settings import load_settings
+
+if TYPE_CHECKING:
+    from classifiers.taxonomy import Taxonomy
+
+
+def model_root() -> Path:
+    """The model registry of this deployment (``<var_dir>/models``), from the settings."""
+    return load_settings().var_dir / "models"
+
+
+def configured_taxonomy() -> Taxonomy:
+    """The taxonomy the settings name (``FRONTDOOR_TAXONOMY``, also from ``.env``), else the shipped one."""
+    from classifiers.taxonomy import load_taxonomy
+
+    return load_taxonomy(load_settings().taxonomy)
 
 
 def register(app: typer.Typer, kafka_app: typer.Typer, bench_app: typer.Typer) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from classifiers.registry import ModelRegistry, load_classifier
-from classifiers.taxonomy import Taxonomy
+from classifiers.taxonomy import Taxonomy, load_taxonomy
 from frontdoor.settings import Settings
 from ingest.admin import ensure_topics, wait_for_broker
 from ingest.broker import BrokerConfig, LocalBroker
@@ -74,8 +74,9 @@ def model_registry(settings: Settings) -> ModelRegistry:
 def model_source(settings: Settings) -> ModelSource:
     """The registry's current model (the shipped default until a council trains its own)."""
     registry = model_registry(settings)
+    taxonomy = load_taxonomy(settings.taxonomy)  # the classifier sees the taxonomy the router does
     return ModelSource(current=registry.current_version,
-                       load=lambda version: load_classifier(version, registry.root))
+                       load=lambda version: load_classifier(version, registry.root, taxonomy=taxonomy))
 
 
 def outbox_policy(settings: Settings) -> OutboxPolicy:

@@ -29,8 +29,7 @@ def test_a_council_edits_its_own_copy(tmp_path: Path, monkeypatch: pytest.Monkey
     path.write_text('version = "ours-3"\nalso_threshold = 0.3\n'
                     '[departments.bins]\ndescription = "bins"\nthreshold = 0.7\n'
                     '[departments.roads]\ndescription = "roads"\n', "utf-8")
-    monkeypatch.setenv("FRONTDOOR_TAXONOMY", str(path))
-    taxonomy = load_taxonomy()
+    taxonomy = load_taxonomy(path)  # frontdoor/ passes settings.taxonomy (FRONTDOOR_TAXONOMY)
     assert taxonomy.ids == ("bins", "roads")
     assert taxonomy.threshold("bins") == 0.7
     assert taxonomy.threshold("roads") == 0.5  # the default
@@ -68,6 +67,5 @@ def test_missing_taxonomy_file(tmp_path: Path) -> None:
 
 
 def test_a_directory_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FRONTDOOR_TAXONOMY", str(tmp_path))
     with pytest.raises(OperatorError, match="is a directory: point FRONTDOOR_TAXONOMY at the .toml file"):
-        load_taxonomy()
+        load_taxonomy(tmp_path)
