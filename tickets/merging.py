@@ -197,6 +197,8 @@ def _open_merge(session: Session, merge_id: int, kind: str) -> Merge:
         raise MergeError(f"no {kind} merge {merge_id}")
     if merge.undone_at is not None:
         raise MergeError(f"merge {merge_id} was already undone")
+    if not merge.snapshot:
+        raise MergeError(f"merge {merge_id} can no longer be undone: retention erased what it held")
     return merge
 
 

@@ -182,3 +182,18 @@ def test_resident_merge_and_unmerge(engine: Engine) -> None:
     with Session(engine) as s, s.begin():
         unmerge_residents(s, merge_id, actor="agent@council", now=now + timedelta(hours=1))
     assert rows(engine) == before
+
+
+def test_a_merge_whose_tickets_retention_erased_cannot_be_undone(engine: Engine) -> None:
+    from tickets.privacy import erase_expired
+
+    ids = seed(engine)
+    with Session(engine) as s, s.begin():
+        merge_id = merge_tickets(s, ids["second"], ids["first"], actor="agent", reason="dup", now=T0).id
+        target = s.get(Ticket, ids["first"])
+        assert target is not None
+        target.status, target.closed_at = "closed", T0
+    with Session(engine) as s, s.begin():
+        assert erase_expired(s, now=T0 + timedelta(days=400), retention=timedelta(days=365)).tickets == 2
+    with Session(engine) as s, s.begin(), pytest.raises(MergeError, match="retention erased"):
+        unmerge_tickets(s, merge_id, actor="agent", now=T0 + timedelta(days=401))
