@@ -398,13 +398,47 @@ def stop_ticket_clocks(conn: Connection, ticket_id: int, *, actor: str, now: dat
     return _change_ticket_clocks(conn, ticket_id, lambda c: stop(c, today), "clock_stopped", actor, now)
 
 
+def resume_answered_clocks(conn: Connection, periods: ClockPeriods, *, now: datetime) -> list[Clock]:
+    """Resume every paused clock whose ticket has had a message from the resident since the clock
+    was paused, from the day that message arrived (the law counts from receipt, not from when
+    we noticed). The ticket stage need not know about clocks: the sweep catches the reply."""
+    from sqlalchemy import func
+
+    from tickets.models import TicketMessage
+
+    clocks_t, _, events_t = _tables()
+    messages_t = TicketMessage.__table__
+    paused = select(clocks_t.c.ticket_id).where(clocks_t.c.state == ClockState.PAUSED.value).distinct()
+    resumed: list[Clock] = []
+    for ticket_id in conn.execute(paused).scalars().all():
+        paused_at = conn.execute(select(func.max(events_t.c.at)).where(
+            events_t.c.ticket_id == ticket_id, events_t.c.kind == "clock_paused")).scalar()
+        if paused_at is None:
+            continue
+        reply = conn.execute(select(func.min(messages_t.c.received_at)).where(
+            messages_t.c.ticket_id == ticket_id, messages_t.c.direction == "in",
+            messages_t.c.automation == "none", messages_t.c.received_at > paused_at)).scalar()
+        if reply is None:
+            continue
+        on = today_in_england(reply if reply.tzinfo else reply.replace(tzinfo=UTC))
+
+        def change(clock: Clock, on: date = on) -> Clock | None:
+            return resume(clock, on, periods) if clock.state is ClockState.PAUSED else None
+
+        resumed += _change_ticket_clocks(conn, ticket_id, change, "clock_resumed", "resident", now)
+    return resumed
+
+
 def sweep_clocks(conn: Connection, periods: ClockPeriods, *, now: datetime,
                  limit: int | None = None) -> list[tuple[int, ClockChange]]:
-    """The periodic sweep: store each running or paused clock's flag when it changed, and write a
-    ``clock_due_soon`` / ``clock_breached`` / ``clock_ok`` event for it (published on
-    ``frontdoor.events`` by the events relay). Returns the changes (ticket id, change)."""
+    """The periodic sweep. First, a paused clock whose resident has written since the pause
+    resumes from the day of their message (:func:`resume_answered_clocks`); then each running or
+    paused clock's flag is stored when it changed, with a ``clock_due_soon`` / ``clock_breached``
+    / ``clock_ok`` event (published on ``frontdoor.events`` by the events relay). Returns the
+    flag changes (ticket id, change)."""
     clocks_t, tickets_t, events_t = _tables()
     today = today_in_england(now)
+    resume_answered_clocks(conn, periods, now=now)
     query = (select(clocks_t, tickets_t.c.reference).join(tickets_t, tickets_t.c.id == clocks_t.c.ticket_id)
              .where(clocks_t.c.state != ClockState.STOPPED.value).order_by(clocks_t.c.due_on, clocks_t.c.id))
     if limit is not None:

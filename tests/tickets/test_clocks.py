@@ -235,3 +235,41 @@ def test_the_due_soon_range_for_queries_agrees_with_flag(soon: int) -> None:
             by_range = ClockFlag.BREACHED if due < today else \
                 ClockFlag.DUE_SOON if due <= cutoff else ClockFlag.OK
             assert by_range is expected, (today, due)
+
+
+def test_the_sweep_resumes_a_paused_clock_from_the_day_the_resident_answered(upgraded_url: str) -> None:
+    from sqlalchemy import insert, select
+
+    from tickets.clocks import clock_values, pause_ticket_clocks, sweep_clocks
+    from tickets.db import make_engine
+    from tickets.models import StatutoryClockRow, Ticket, TicketEvent, TicketMessage
+
+    engine = make_engine(upgraded_url)
+    try:
+        with engine.begin() as conn:
+            ticket_id = conn.execute(insert(Ticket).returning(Ticket.id), {
+                "reference": "FD-5555-5555", "status": "awaiting_resident", "channel": "email"}).scalar_one()
+            foi = start_clock("foi", date(2026, 3, 2), PERIODS)
+            conn.execute(insert(StatutoryClockRow), [{"ticket_id": ticket_id, **clock_values(foi)}])
+
+            def message(key: str, at: datetime, automation: str = "none") -> None:
+                conn.execute(insert(TicketMessage), [{
+                    "ticket_id": ticket_id, "dedupe_key": key, "message_uuid": key, "channel": "email",
+                    "received_at": at, "body_text": "…", "automation": automation}])
+
+            message("email:request", datetime(2026, 3, 2, 10, tzinfo=UTC))  # before the pause
+            pause_ticket_clocks(conn, ticket_id, "clarification", actor="officer",
+                                now=datetime(2026, 3, 4, 9, tzinfo=UTC))
+            message("email:ooo", datetime(2026, 3, 5, 9, tzinfo=UTC), automation="auto_reply")
+            sweep_clocks(conn, PERIODS, now=datetime(2026, 3, 10, 9, tzinfo=UTC))
+            state = conn.execute(select(StatutoryClockRow.state)).scalar_one()
+            assert state == "paused"  # an out-of-office is not the resident's answer
+            message("email:answer", datetime(2026, 3, 16, 11, tzinfo=UTC))
+            sweep_clocks(conn, PERIODS, now=datetime(2026, 3, 20, 9, tzinfo=UTC))  # noticed days later
+            stored = conn.execute(select(StatutoryClockRow.state, StatutoryClockRow.due_on,
+                                         StatutoryClockRow.paused_days)).one()
+            assert tuple(stored) == ("running", date(2026, 4, 15), 12)  # counted from 16 March
+            kinds = conn.execute(select(TicketEvent.kind).order_by(TicketEvent.id)).scalars().all()
+            assert kinds == ["clock_paused", "clock_resumed"]
+    finally:
+        engine.dispose()
