@@ -14,7 +14,6 @@ from tests.tickets import factory
 from tests.web.console_support import (
     ConsoleFactory,
     ConsoleServer,
-    console_server,  # noqa: F401  (the fixture)
     hidden,
 )
 from tickets import casework
@@ -47,7 +46,8 @@ def normalised(page: httpx.Response) -> str:
     return re.sub(r'name="csrf_token" value="[^"]*"', "", page.text)
 
 
-def test_the_link_opens_the_status_and_timeline_but_never_notes_or_others(console_server: ConsoleFactory) -> None:
+def test_the_link_opens_the_status_and_timeline_but_never_notes_or_others(
+        console_server: ConsoleFactory) -> None:
     server = console_server()
     ticket_id, reference, secret = open_ticket(
         server, "ann@example.com", "Bin not collected", "My green bin was missed again on Elm Road.",
@@ -56,7 +56,8 @@ def test_the_link_opens_the_status_and_timeline_but_never_notes_or_others(consol
                       body="INTERNAL: resident is on the assisted collections list")
     casework.change_status(server.engine, ticket_id, actor="agent@council.example.gov.uk", status="open")
     # Someone copied in writes too: their words are not the resident's to see here.
-    carer = factory.email("carer@example.org", "Re: Bin not collected", "PRIVATE: the carer's own phone is 07700",
+    carer = factory.email("carer@example.org", "Re: Bin not collected",
+                          "PRIVATE: the carer's own phone is 07700",
                           message_id="<carer-1@example.org>", in_reply_to="<Bin-not-collected@example.com>",
                           at=factory.later(30))
     server.receive(factory.routed(carer, "waste"))
@@ -77,7 +78,8 @@ def test_the_link_opens_the_status_and_timeline_but_never_notes_or_others(consol
     assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
 
 
-def test_a_typed_reference_and_code_work_and_the_form_needs_its_csrf_token(console_server: ConsoleFactory) -> None:
+def test_a_typed_reference_and_code_work_and_the_form_needs_its_csrf_token(
+        console_server: ConsoleFactory) -> None:
     server = console_server()
     _, reference, secret = open_ticket(server, "ann@example.com", "Pothole", "A deep pothole on Mill Lane.",
                                        department="highways")
@@ -105,7 +107,8 @@ def test_wrong_secrets_and_a_thousand_guessed_references_answer_alike(console_se
         assert wrong.status_code == crossed.status_code == unknown.status_code == 404
         assert normalised(wrong) == normalised(crossed)
         assert normalised(unknown).replace("FD-2222-2222", reference) == normalised(wrong)
-        assert "Noise" not in wrong.text and "Rats" not in crossed.text and other_reference not in crossed.text
+        assert "Noise" not in wrong.text and "Rats" not in crossed.text
+        assert other_reference not in crossed.text
         guesses = [follow_link(browser, f"FD-{n:04d}-{n:04d}".replace("0", "A"), other_secret)
                    for n in range(1000)]
         statuses = {g.status_code for g in guesses}
@@ -120,7 +123,8 @@ def test_wrong_secrets_and_a_thousand_guessed_references_answer_alike(console_se
         assert "Noise" not in right.text
 
 
-def test_a_message_with_a_photo_goes_through_the_intake_and_joins_the_ticket(console_server: ConsoleFactory) -> None:
+def test_a_message_with_a_photo_goes_through_the_intake_and_joins_the_ticket(
+        console_server: ConsoleFactory) -> None:
     server = console_server()
     ticket_id, reference, secret = open_ticket(server, "ann@example.com", "Fly-tipping",
                                                "Mattresses dumped in the alley behind Oak Street.")
@@ -154,7 +158,8 @@ def test_a_message_with_a_photo_goes_through_the_intake_and_joins_the_ticket(con
     assert "Here is a photo of it." in page and "Attached: alley.png" in page
 
 
-def test_after_closure_the_resident_rates_every_department_that_handled_it(console_server: ConsoleFactory) -> None:
+def test_after_closure_the_resident_rates_every_department_that_handled_it(
+        console_server: ConsoleFactory) -> None:
     server = console_server()
     ticket_id, reference, secret = open_ticket(server, "ann@example.com", "Abandoned car",
                                                "A car with no plates outside number 4.", department="waste")
@@ -166,7 +171,8 @@ def test_after_closure_the_resident_rates_every_department_that_handled_it(conso
         assert early.status_code == 422 and "once the enquiry is resolved or closed" in early.text
         casework.move(server.engine, ticket_id, actor="agent@council.example.gov.uk", to="parking",
                       reason="abandoned vehicles are parking's")
-        casework.change_status(server.engine, ticket_id, actor="agent@council.example.gov.uk", status="closed")
+        casework.change_status(server.engine, ticket_id, actor="agent@council.example.gov.uk",
+                               status="closed")
         page = browser.get("/track/enquiry")
         assert "How did we do?" in page.text
         rated = browser.post("/track/enquiry/feedback", data={**hidden(page.text), "rating": "2",
