@@ -154,8 +154,8 @@ def test_a_message_with_a_photo_goes_through_the_intake_and_joins_the_ticket(
     assert joined == (ticket_id, "reference")
     with server.client() as browser:
         follow_link(browser, reference, secret)
-        page = browser.get("/track/enquiry").text
-    assert "Here is a photo of it." in page and "Attached: alley.png" in page
+        timeline = browser.get("/track/enquiry").text
+    assert "Here is a photo of it." in timeline and "Attached: alley.png" in timeline
 
 
 def test_after_closure_the_resident_rates_every_department_that_handled_it(
