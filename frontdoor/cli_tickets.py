@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import json
+from typing import TYPE_CHECKING
+
 import typer
 
 from frontdoor import cli_tickets_rules
 from frontdoor.settings import load_settings
+
+if TYPE_CHECKING:
+    from tickets.repository import TicketRepository
+
+
+def _repository() -> TicketRepository:
+    """The repository on the configured database, refusing one behind the code."""
+    from tickets.db import make_engine, require_current
+    from tickets.repository import TicketRepository
+
+    engine = make_engine(load_settings().effective_database_url)
+    require_current(engine)
+    return TicketRepository(engine)
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
@@ -28,7 +44,6 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         if ctx.invoked_subcommand is not None:
             return
         import dataclasses
-        import json
 
         from classifiers.taxonomy import load_taxonomy
         from frontdoor import wiring
@@ -45,6 +60,67 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                           max_poll_records=batch, idle_timeout_s=exit_when_idle or None)
         engine.dispose()
         typer.echo(json.dumps(dataclasses.asdict(stats)))
+
+    @tickets_app.command("show")
+    def tickets_show(
+        reference: str = typer.Argument(..., help="Any reference told to the resident (own or alias)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the ticket as JSON."),
+    ) -> None:
+        """The ticket, its participants, messages, departments, clocks and history."""
+        from tickets.repository import to_jsonable
+
+        repository = _repository()
+        detail = repository.ticket(reference)
+        repository.engine.dispose()
+        if detail is None:
+            typer.echo(f"frontdoor: no ticket has the reference {reference!r}", err=True)
+            raise typer.Exit(1)
+        data = to_jsonable(detail)
+        if as_json:
+            typer.echo(json.dumps(data, ensure_ascii=False))
+            return
+        ticket = data["ticket"]
+        typer.echo(f"{ticket['reference']}  {ticket['status']}  {ticket['primary_department']}  "
+                   f"{ticket['subject'] or ''}")
+        typer.echo(f"  references: {', '.join(data['references'])}")
+        for message in data["messages"]:
+            who = message["sender_email"] or message["sender_phone"] or message["sender_name"] or "?"
+            typer.echo(f"  {message['received_at']}  {message['channel']:<8} {who}: "
+                       f"{(message['body_trimmed'] or message['body_text'])[:100]!r}  "
+                       f"[{message['thread_rule']}]")
+
+    @tickets_app.command("find")
+    def tickets_find(
+        email: str = typer.Option(None, "--email", help="A resident's email address."),
+        phone: str = typer.Option(None, "--phone", help="A resident's phone number (any UK format)."),
+        words: str = typer.Option(None, "--text", help="Words in any of their messages."),
+        name: str = typer.Option(None, "--name", help="The start of a resident's name."),
+        postcode: str = typer.Option(None, "--postcode", help="A resident's postcode."),
+        as_json: bool = typer.Option(False, "--json", help="Print the residents as JSON."),
+    ) -> None:
+        """The matching residents with their tickets."""
+        from schemas.errors import OperatorError
+        from tickets.repository import to_jsonable
+
+        if all(v is None for v in (email, phone, words, name, postcode)):
+            raise OperatorError("say what to find: --email E, --phone P, --text WORDS, --name N "
+                                "or --postcode P")
+        repository = _repository()
+        found = repository.find_residents(email=email, phone=phone, words=words, name=name,
+                                          postcode=postcode)
+        repository.engine.dispose()
+        data = [to_jsonable(r) for r in found]
+        if as_json:
+            typer.echo(json.dumps(data, ensure_ascii=False))
+            return
+        for resident in data:
+            held = ", ".join(v for _, v in resident["identities"])
+            typer.echo(f"resident {resident['id']}: {resident['name'] or '(no name)'}  {held}")
+            for ticket in resident["tickets"]:
+                typer.echo(f"  {ticket['reference']}  {ticket['status']:<17} {ticket['channel']:<8} "
+                           f"{ticket['subject'] or ''}")
+        if not data:
+            typer.echo("no resident matches", err=True)
 
     @db_app.command("upgrade")
     def db_upgrade(

@@ -463,10 +463,12 @@ class TicketWriter:
             loaded.messages.setdefault(mid, HeldMessage(mid, key))
         if item.keys.thread_index:
             loaded.thread_indexes.setdefault(item.keys.thread_index, key)
-        if item.keys.sms_number:
-            current = loaded.sms.get(item.keys.sms_number)
+        numbers = {ident.partition(":")[2] for ident in participants_of(message, self.policy)
+                   if ident.startswith("phone:")}
+        for number in numbers:  # what the participants lookup will find once this commits
+            current = loaded.sms.get(number)
             if current is None or _newer(key, current):
-                loaded.sms[item.keys.sms_number] = key
+                loaded.sms[number] = key
 
     def _resident_for(self, item: _Item, loaded: _Loaded, writes: _Writes, temp: int) -> str | None:
         message = item.message
