@@ -25,6 +25,6 @@ def mount(app: FastAPI, console: ConsoleContext) -> None:
 
 
 def _areas() -> list[APIRouter]:
-    from web.console import queues, tickets
+    from web.console import dashboard, queues, report, tickets
 
-    return [queues.router, tickets.router]
+    return [queues.router, tickets.router, dashboard.router, report.router]

@@ -9,6 +9,7 @@ images for that view only). Headings are demoted so the message never outranks t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import nh3
@@ -23,6 +24,7 @@ ATTRIBUTES: dict[str, set[str]] = {
     "*": {"lang", "dir"},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
+_NO_ALT = re.compile(r"<img(?![^>]*\balt=)")
 HEADINGS = {"h1": "h4", "h2": "h4", "h3": "h4"}
 
 
@@ -49,4 +51,5 @@ def sanitise(raw: str, *, show_images: bool = False) -> SafeHtml:
     cleaned = nh3.clean(raw, tags=TAGS, attributes=ATTRIBUTES, url_schemes=URL_SCHEMES,
                         clean_content_tags={"script", "style", "title", "head", "template", "noscript"},
                         link_rel="noopener noreferrer nofollow", attribute_filter=keep, strip_comments=True)
+    cleaned = _NO_ALT.sub('<img alt=""', cleaned)  # an image without a text alternative is decoration
     return SafeHtml(Markup(cleaned), blocked)  # noqa: S704  (nh3's output is the safe HTML)
