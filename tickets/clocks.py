@@ -360,6 +360,7 @@ def _change_ticket_clocks(conn: Connection, ticket_id: int, change: Callable[[Cl
         conn.execute(insert(events_t), [{
             "ticket_id": ticket_id, "reference": reference, "kind": event_kind, "actor": actor, "at": now,
             "detail": {"clock": c.kind.value, "state": c.state.value, "due_on": c.due_on.isoformat(),
+                       "flag": c.flag.value,
                        **({"awaiting": c.paused_for} if c.paused_for else {})},
             "published_at": None} for c in changed])
     return changed
@@ -429,16 +430,38 @@ def resume_answered_clocks(conn: Connection, periods: ClockPeriods, *, now: date
     return resumed
 
 
+def stop_finished_clocks(conn: Connection, *, now: datetime) -> list[Clock]:
+    """Stop the clocks of tickets that were resolved, closed or merged, as of the day that
+    happened (``closed_at``, else the ticket's last update): answered late stays breached."""
+    clocks_t, tickets_t, _ = _tables()
+    finished = ("resolved", "closed", "merged")
+    rows = conn.execute(select(tickets_t.c.id, tickets_t.c.closed_at, tickets_t.c.updated_at).where(
+        tickets_t.c.status.in_(finished), tickets_t.c.id.in_(
+            select(clocks_t.c.ticket_id).where(clocks_t.c.state != ClockState.STOPPED.value)))).all()
+    stopped: list[Clock] = []
+    for row in rows:
+        when = row.closed_at or row.updated_at or now
+        on = today_in_england(when if when.tzinfo else when.replace(tzinfo=UTC))
+
+        def change(clock: Clock, on: date = on) -> Clock | None:
+            return stop(clock, on)
+
+        stopped += _change_ticket_clocks(conn, row.id, change, "clock_stopped", "system", now)
+    return stopped
+
+
 def sweep_clocks(conn: Connection, periods: ClockPeriods, *, now: datetime,
                  limit: int | None = None) -> list[tuple[int, ClockChange]]:
     """The periodic sweep. First, a paused clock whose resident has written since the pause
-    resumes from the day of their message (:func:`resume_answered_clocks`); then each running or
+    resumes from the day of their message (:func:`resume_answered_clocks`) and the clocks of
+    finished tickets stop (:func:`stop_finished_clocks`); then each running or
     paused clock's flag is stored when it changed, with a ``clock_due_soon`` / ``clock_breached``
     / ``clock_ok`` event (published on ``frontdoor.events`` by the events relay). Returns the
     flag changes (ticket id, change)."""
     clocks_t, tickets_t, events_t = _tables()
     today = today_in_england(now)
     resume_answered_clocks(conn, periods, now=now)
+    stop_finished_clocks(conn, now=now)
     query = (select(clocks_t, tickets_t.c.reference).join(tickets_t, tickets_t.c.id == clocks_t.c.ticket_id)
              .where(clocks_t.c.state != ClockState.STOPPED.value).order_by(clocks_t.c.due_on, clocks_t.c.id))
     if limit is not None:

@@ -273,3 +273,34 @@ def test_the_sweep_resumes_a_paused_clock_from_the_day_the_resident_answered(upg
             assert kinds == ["clock_paused", "clock_resumed"]
     finally:
         engine.dispose()
+
+
+def test_the_sweep_stops_the_clocks_of_finished_tickets_keeping_late_as_breached(upgraded_url: str) -> None:
+    from sqlalchemy import insert, select
+
+    from tickets.clocks import clock_values, sweep_clocks
+    from tickets.db import make_engine
+    from tickets.models import StatutoryClockRow, Ticket, TicketEvent
+
+    engine = make_engine(upgraded_url)
+    try:
+        with engine.begin() as conn:
+            foi = start_clock("foi", date(2026, 3, 25), PERIODS)  # due 24 April
+            for reference, closed in (("FD-6666-6666", datetime(2026, 4, 20, 15, tzinfo=UTC)),
+                                      ("FD-7777-7777", datetime(2026, 4, 28, 15, tzinfo=UTC))):
+                ticket_id = conn.execute(insert(Ticket).returning(Ticket.id), {
+                    "reference": reference, "status": "closed", "channel": "email",
+                    "closed_at": closed}).scalar_one()
+                conn.execute(insert(StatutoryClockRow), [{"ticket_id": ticket_id, **clock_values(foi)}])
+            assert sweep_clocks(conn, PERIODS, now=datetime(2026, 5, 1, 9, tzinfo=UTC)) == []
+            rows = conn.execute(select(Ticket.reference, StatutoryClockRow.state,
+                                       StatutoryClockRow.status_flag)
+                                .join(Ticket, Ticket.id == StatutoryClockRow.ticket_id)
+                                .order_by(Ticket.reference)).all()
+            assert [tuple(r) for r in rows] == [("FD-6666-6666", "stopped", "ok"),
+                                                ("FD-7777-7777", "stopped", "breached")]
+            details = conn.execute(select(TicketEvent.detail).where(TicketEvent.kind == "clock_stopped")
+                                   .order_by(TicketEvent.id)).scalars().all()
+            assert [d["flag"] for d in details] == ["ok", "breached"]
+    finally:
+        engine.dispose()
