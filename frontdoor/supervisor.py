@@ -19,6 +19,7 @@ STAGES: dict[str, list[str]] = {
     "smtp": ["smtp"],
     "imap": ["imap"],
     "route": ["route"],
+    "tickets": ["tickets"],  # after 'frontdoor db upgrade', which run_all applies first
 }
 
 
@@ -30,6 +31,10 @@ def stages(settings: Settings) -> dict[str, list[str]]:
 def run_all(settings: Settings) -> None:
     address = wiring.connect(settings, start_local=True)
     log.info("broker ready on %s; topics in place", address)
+    from tickets.db import upgrade
+
+    before, after = upgrade(settings.effective_database_url)  # the stages refuse a database behind
+    log.info("tickets database at %s%s", after, "" if before == after else f" (was {before or 'empty'})")
     children: dict[str, subprocess.Popen[bytes]] = {}
     wanted = stages(settings)
     for name, argv in wanted.items():

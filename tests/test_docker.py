@@ -31,7 +31,10 @@ def test_compose_runs_kafka_postgres_and_every_stage() -> None:
     services = _services()
     assert {"kafka", "postgres"} <= services.keys()
     stages = {svc["command"][0] for name, svc in services.items() if name in _frontdoor_services()}
-    assert {"web", "smtp", "imap", "route"} <= stages
+    assert {"web", "smtp", "imap", "route", "tickets"} <= stages
+    # the ticket stage refuses a database behind the code: migrations run first, to completion
+    assert services["migrate"]["command"] == ["db", "upgrade"]
+    assert services["tickets"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 
 @pytest.mark.parametrize("service", _frontdoor_services())
