@@ -366,6 +366,36 @@ def _change_ticket_clocks(conn: Connection, ticket_id: int, change: Callable[[Cl
     return changed
 
 
+def start_ticket_clock(conn: Connection, ticket_id: int, kind: ClockKind | str, periods: ClockPeriods, *,
+                       actor: str, now: datetime, department: str | None = None) -> Clock:
+    """Start a clock on a ticket from today (an officer escalating a complaint to stage 2, or
+    recording an FOI the router did not see). Stage 2 stops a stage 1 still running. A ticket
+    holds one clock of each kind: starting one it already has is refused."""
+    clocks_t, tickets_t, events_t = _tables()
+    kind = ClockKind(kind)
+    today = today_in_england(now)
+    exists = conn.execute(select(clocks_t.c.id).where(clocks_t.c.ticket_id == ticket_id,
+                                                      clocks_t.c.kind == kind.value)).first()
+    if exists is not None:
+        raise ClockError(f"the ticket already has a {kind} clock")
+    if kind is ClockKind.COMPLAINT_STAGE2:
+        def change(clock: Clock) -> Clock | None:
+            return stop(clock, today) if clock.kind is ClockKind.COMPLAINT_STAGE1 else None
+
+        _change_ticket_clocks(conn, ticket_id, change, "clock_stopped", actor, now)
+    clock = start_clock(kind, today, periods, department=department)
+    conn.execute(insert(clocks_t), [{"ticket_id": ticket_id, **clock_values(clock)}])
+    rows = conn.execute(select(clocks_t).where(clocks_t.c.ticket_id == ticket_id))
+    every = [clock_from_row(r) for r in rows]
+    reference = conn.execute(select(tickets_t.c.reference).where(tickets_t.c.id == ticket_id)).scalar_one()
+    conn.execute(update(tickets_t).where(tickets_t.c.id == ticket_id).values(due_on=earliest_due(every)))
+    conn.execute(insert(events_t), [{"ticket_id": ticket_id, "reference": reference, "kind": "clock_started",
+                                     "actor": actor, "at": now, "published_at": None,
+                                     "detail": {"clock": kind.value, "started_on": today.isoformat(),
+                                                "due_on": clock.due_on.isoformat()}}])
+    return clock
+
+
 def pause_ticket_clocks(conn: Connection, ticket_id: int, awaiting: str, *, actor: str,
                         now: datetime) -> list[Clock]:
     """The ticket now waits on the resident for ``awaiting`` (``clarification``,

@@ -304,3 +304,32 @@ def test_the_sweep_stops_the_clocks_of_finished_tickets_keeping_late_as_breached
             assert [d["flag"] for d in details] == ["ok", "breached"]
     finally:
         engine.dispose()
+
+
+def test_an_officer_escalates_a_complaint_to_stage_two(upgraded_url: str) -> None:
+    from sqlalchemy import insert, select
+
+    from tickets.clocks import clock_values, start_ticket_clock
+    from tickets.db import make_engine
+    from tickets.models import StatutoryClockRow, Ticket
+
+    engine = make_engine(upgraded_url)
+    try:
+        with engine.begin() as conn:
+            ticket_id = conn.execute(insert(Ticket).returning(Ticket.id), {
+                "reference": "FD-8888-8888", "status": "open", "channel": "email"}).scalar_one()
+            stage1 = start_clock("complaint_stage1", date(2026, 3, 2), PERIODS)
+            conn.execute(insert(StatutoryClockRow), [{"ticket_id": ticket_id, **clock_values(stage1)}])
+            stage2 = start_ticket_clock(conn, ticket_id, "complaint_stage2", PERIODS, actor="officer",
+                                        now=datetime(2026, 3, 10, 12, tzinfo=UTC))
+            assert stage2.due_on == date(2026, 4, 9)
+            rows = conn.execute(select(StatutoryClockRow.kind, StatutoryClockRow.state)
+                                .order_by(StatutoryClockRow.id)).all()
+            assert [tuple(r) for r in rows] == [("complaint_stage1", "stopped"),
+                                                ("complaint_stage2", "running")]
+            assert conn.execute(select(Ticket.due_on)).scalar_one() == date(2026, 4, 9)
+            with pytest.raises(ClockError, match="already has"):
+                start_ticket_clock(conn, ticket_id, "complaint_stage2", PERIODS, actor="officer",
+                                   now=datetime(2026, 3, 11, tzinfo=UTC))
+    finally:
+        engine.dispose()
