@@ -204,6 +204,12 @@ class IntakeRelay:
         return 1
 
     def _export_backlog(self) -> None:
-        count, oldest = self.store.backlog()
-        BACKLOG.set(count)
-        OLDEST.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0)
+        export_backlog(self.store)
+
+
+def export_backlog(store: IntakeStore) -> None:
+    """Set the backlog gauges from the store (each relay round, and the web app's /metrics on
+    every scrape, so they are current even while a batch waits for an absent broker)."""
+    count, oldest = store.backlog()
+    BACKLOG.set(count)
+    OLDEST.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0)

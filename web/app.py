@@ -20,16 +20,18 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import make_asgi_app
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connectors.webform import describe_error
 from ingest.bus import KafkaPublisher
 from ingest.intake import IntakeService, ReferenceAllocator
-from ingest.intake_relay import IntakeRelay
+from ingest.intake_relay import IntakeRelay, export_backlog
 from ingest.intake_store import IntakeStore
 from schemas.blobs import BlobStore
 from tickets.accounts import Permission
-from web import contacts, enquiries, sms
+from web import contacts, enquiries, sms, tracking
 from web.config import WebConfig
 from web.console import ConsoleContext
 from web.console import mount as mount_console
@@ -93,11 +95,13 @@ def create_app(config: WebConfig, *, store: IntakeStore, blobs: BlobStore,
     app.include_router(contacts.router, dependencies=public)  # its bearer token is checked inside
     if console is not None:
         mount_console(app, console)
+        app.include_router(tracking.router, dependencies=public)  # residents' tracking reads the tickets db
     app.mount("/static/dist", StaticFiles(directory=BUILT, check_dir=False), name="static")
-    app.mount("/metrics", make_asgi_app())
+    app.mount("/metrics", _metrics(store))
     app.add_middleware(BodyLimits, limits={
         "/api/": config.api_max_body,
         "/contact": config.form_max_body,
+        "/track/": config.upload_max_bytes + 1024 * 1024,  # one photo and a message
         "/webhooks/twilio/": TWILIO_MAX_BODY,
     })
 
@@ -133,6 +137,18 @@ def create_app(config: WebConfig, *, store: IntakeStore, blobs: BlobStore,
 
     app.add_middleware(SecurityHeadersMiddleware)  # last added, so outermost: every response
     return app
+
+
+def _metrics(store: IntakeStore) -> ASGIApp:
+    """Prometheus' exposition, with the intake backlog read from the store at each scrape."""
+    exposition = make_asgi_app()
+
+    async def metrics(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await run_in_threadpool(export_backlog, store)
+        await exposition(scope, receive, send)
+
+    return metrics
 
 
 def _retry_media(fetcher: MediaFetcher) -> None:
