@@ -18,6 +18,7 @@ mail's, so the channel must answer "try again later" and acknowledge nothing.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import logging
 import re
@@ -74,6 +75,7 @@ class _Body:
     attachments: list[Attachment] = field(default_factory=list)
     report_types: set[str] = field(default_factory=set)
     delivery_status: bool = False
+    defects: set[str] = field(default_factory=set)  # see InboundMessage.defects
 
 
 def parse_email(
@@ -110,6 +112,9 @@ def parse_email(
 def _parse(raw: bytes, blobs: BlobStore, mailbox: str | None, department_hint: str | None,
            mailboxes: Sequence[str], envelope_from: str | None, received_at: datetime | None,
            store_raw: bool) -> InboundMessage:
+    if envelope_from is not None:
+        envelope_from = _CONTROL.sub("", envelope_from) or None
+    mailboxes = [_CONTROL.sub("", m) for m in mailboxes]
     small, spans = cut_large_runs(raw)
     msg = _parse_bytes(small)
     if not msg.keys() or not _looks_like_mail(msg):
@@ -166,6 +171,7 @@ def _parse(raw: bytes, blobs: BlobStore, mailbox: str | None, department_hint: s
         source=Source(mailboxes=boxes, department_hint=department_hint, extra=extra),
         automation=_automation(headers, sender, subject, body),
         dedupe_key=dedupe_key,
+        defects=sorted(body.defects | ({"control_characters"} if headers.stripped else set())) or None,
     )
 
 
@@ -227,9 +233,13 @@ class _Headers:
     def __init__(self, msg: Message) -> None:
         self.msg = msg
         self._raw: dict[str, list[str]] = {}
+        self.stripped = False  # control characters were removed from some field
         items = msg.raw_items() if hasattr(msg, "raw_items") else msg.items()
         for name, value in items:
-            self._raw.setdefault(name.lower(), []).append(str(value))
+            text = str(value)
+            clean = _CONTROL.sub("", text)
+            self.stripped = self.stripped or clean != text
+            self._raw.setdefault(name.lower(), []).append(clean)
 
     def raw(self, name: str) -> str | None:
         values = self._raw.get(name.lower())
@@ -239,6 +249,15 @@ class _Headers:
         return self._raw.get(name.lower(), [])
 
     def text(self, name: str) -> str:
+        return self._clean(self._text(name))
+
+    def _clean(self, value: str) -> str:
+        """Control characters an encoded word smuggled in (``=?utf-8?q?a=00b?=``) go too."""
+        clean = _CONTROL.sub("", value)
+        self.stripped = self.stripped or clean != value
+        return clean
+
+    def _text(self, name: str) -> str:
         value = self.raw(name)
         if value is None:
             return ""
@@ -258,7 +277,7 @@ class _Headers:
         parties: list[Party] = []
         seen: set[str] = set()
         for display, address in _addresses(values):
-            party = _party(display, address)
+            party = _party(self._clean(display), self._clean(address))
             if party is not None and party.email and party.email not in seen:
                 seen.add(party.email)
                 parties.append(party)
@@ -269,6 +288,9 @@ class _Headers:
         return found[0] if found else None
 
 
+# C0 controls but tab, CR and LF (folding), DEL and the C1 controls: never part of a header
+# a person wrote, and a NUL in a sender address breaks whatever reads the stream.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _ADDR_SPEC = re.compile(r"[^\s<>()\[\],;:\"'@]+@[^\s<>()\[\],;:\"'@]*[^\s<>()\[\],;:\"'@.]")
 _COMMENT = re.compile(r"\([^()]*\)")
 
@@ -355,6 +377,9 @@ def _walk(part: Message, out: _Body, raw: bytes, spans: dict[str, Span], blobs: 
         else:
             _forwarded(part, out, raw, spans, blobs, depth)
         return
+    if sub and ctype.startswith("multipart/") and not part.is_multipart():
+        _boundaryless(part, ctype, out, raw, spans, blobs, depth)
+        return
     if part.is_multipart():
         children = [c for c in part.get_payload() if isinstance(c, Message)]
         if sub == "alternative":
@@ -382,11 +407,11 @@ def _walk(part: Message, out: _Body, raw: bytes, spans: dict[str, Span], blobs: 
         out.delivery_status = True
     attachment = _is_attachment(part, ctype)
     if not attachment and ctype == "text/html":
-        html = _text_of(part, raw, spans, html=True)
+        html = _body_text(part, out, raw, spans, blobs, html=True)
         out.htmls.append(html)
         out.texts.append(html_to_text(html))
     elif not attachment and ctype in _TEXT_BODIES:
-        out.texts.append(_text_of(part, raw, spans))
+        out.texts.append(_body_text(part, out, raw, spans, blobs))
     else:
         _store(part, out, raw, spans, blobs)
 
@@ -400,7 +425,7 @@ def _walk_alternative(children: list[Message], out: _Body, raw: bytes, spans: di
     HTML converted to text when it is the only readable alternative."""
     plain = next((c for c in children if _content_type(c) == "text/plain"
                   and not _is_attachment(c, "text/plain")), None)
-    plain_text = _text_of(plain, raw, spans) if plain is not None else ""
+    plain_text = _body_text(plain, out, raw, spans, blobs) if plain is not None else ""
     if not plain_text.strip():
         # Prefer the richest alternative (the last one) that yields any text; keep what the
         # others carry (an image-only "alternative" is still an attachment).
@@ -418,6 +443,7 @@ def _walk_alternative(children: list[Message], out: _Body, raw: bytes, spans: di
             if probe is not chosen:
                 out.attachments.extend(probe.attachments)
                 out.report_types |= probe.report_types
+                out.defects |= probe.defects
         return
     out.texts.append(plain_text)
     for child in children:
@@ -427,6 +453,88 @@ def _walk_alternative(children: list[Message], out: _Body, raw: bytes, spans: di
         _walk(child, probe, raw, spans, blobs, depth + 1)
         out.htmls.extend(probe.htmls)
         out.attachments.extend(probe.attachments)  # inline images of an HTML alternative
+        out.defects |= probe.defects
+
+
+_BOUNDARY_LINE = re.compile(rb"^--([0-9A-Za-z'()+_,./:=? -]{0,69}[0-9A-Za-z'()+_,./:=?-])[ \t]*\r?$",
+                            re.MULTILINE)
+
+
+def _boundaryless(part: Message, ctype: str, out: _Body, raw: bytes, spans: dict[str, Span],
+                  blobs: BlobStore, depth: int) -> None:
+    """A multipart without a boundary parameter: the stdlib leaves its body as one opaque
+    payload, which became an unnamed attachment and left the router an empty message. When
+    the body holds delimiter lines (``--xyz`` at least twice), read it with that boundary;
+    otherwise it is the sender's text."""
+    out.defects.add("missing_boundary")
+    data = _payload_bytes(part, raw, spans)
+    boundary = _guess_boundary(data)
+    if boundary is not None:
+        head = f'Content-Type: {ctype}; boundary="'.encode("ascii") + boundary + b'"\r\n\r\n'
+        inner = _parse_bytes(head + data)
+        if inner.is_multipart():
+            _walk(inner, out, raw, spans, blobs, depth + 1)
+            return
+    out.texts.append(_normalise_newlines(decode_bytes(data, _charset(part))))
+
+
+def _guess_boundary(data: bytes) -> bytes | None:
+    for found in _BOUNDARY_LINE.finditer(data):
+        candidate = found.group(1).rstrip()
+        if candidate.endswith(b"--"):
+            continue
+        if len(re.findall(rb"^--" + re.escape(candidate), data, re.MULTILINE)) >= 2:
+            return candidate
+    return None
+
+
+def _body_text(part: Message, out: _Body, raw: bytes, spans: dict[str, Span], blobs: BlobStore,
+               html: bool = False) -> str:
+    """The text of a body part. A part that claims base64 but is not (truncated, corrupted,
+    mislabelled) used to come out as garbage text: now the text that decodes cleanly is the
+    body, the part as received is kept as an attachment so nothing is lost, and the message
+    carries the ``undecodable_part`` defect for the console to show."""
+    encoded = _undecodable_base64(part, spans)
+    if encoded is None:
+        return _text_of(part, raw, spans, html=html)
+    out.defects.add("undecodable_part")
+    ctype = _content_type(part)
+    ref = put_blob(blobs, encoded, ctype)
+    out.attachments.append(Attachment(blob=_media(ref, ctype), filename=_filename(part) or None))
+    prefix = re.match(rb"[A-Za-z0-9+/]*", re.sub(rb"\s+", b"", encoded))
+    usable = prefix.group(0) if prefix else b""
+    usable = usable[:len(usable) - len(usable) % 4]
+    try:
+        data = binascii.a2b_base64(usable) if usable else b""
+    except binascii.Error:
+        data = b""
+    charset = _charset(part) or (html_charset(data) if html else None)
+    text = _normalise_newlines(decode_bytes(data, charset))
+    return "" if _garbled(text) else text
+
+
+def _undecodable_base64(part: Message, spans: dict[str, Span]) -> bytes | None:
+    """The encoded bytes of a part whose base64 is invalid, or None when it decodes."""
+    if _cte(part) != "base64" or _spilled(part, spans) is not None:
+        return None
+    payload = part.get_payload()
+    if not isinstance(payload, str):
+        return None
+    encoded = payload.encode("ascii", "surrogateescape") if payload.isascii() else \
+        payload.encode("utf-8", "surrogateescape")
+    compact = re.sub(rb"\s+", b"", encoded)
+    compact += b"=" * (-len(compact) % 4) if len(compact) % 4 != 1 else b""
+    try:
+        binascii.a2b_base64(compact, strict_mode=True)
+    except binascii.Error:
+        return encoded
+    return None
+
+
+def _garbled(text: str) -> bool:
+    """More than a tenth of the characters are neither printable nor whitespace."""
+    bad = sum(1 for c in text if not c.isprintable() and not c.isspace())
+    return bad * 10 > len(text)
 
 
 def _merge(out: _Body, other: _Body) -> None:
@@ -435,6 +543,7 @@ def _merge(out: _Body, other: _Body) -> None:
     out.attachments.extend(other.attachments)
     out.report_types |= other.report_types
     out.delivery_status = out.delivery_status or other.delivery_status
+    out.defects |= other.defects
 
 
 def _forwarded(part: Message, out: _Body, raw: bytes, spans: dict[str, Span], blobs: BlobStore,
@@ -458,6 +567,7 @@ def _forwarded(part: Message, out: _Body, raw: bytes, spans: dict[str, Span], bl
     out.texts.append("\n".join(lines) + "\n\n" + text)
     out.attachments.extend(inner_body.attachments)
     out.report_types |= inner_body.report_types
+    out.defects |= inner_body.defects
 
 
 def _content_type(part: Message) -> str:

@@ -112,6 +112,10 @@ class InboundMessage(_Wire):
     reference: str | None = None  # allocated at ingest so acknowledgements can quote it
     automation: Automation = Automation.NONE
     dedupe_key: str
+    # What the channel had to repair or could not read, for the console to show beside the
+    # message (e.g. "undecodable_part", "missing_boundary", "control_characters"). None when
+    # clean, and then left out of the JSON, so readers that predate the field see no change.
+    defects: list[str] | None = None
 
     @field_validator("received_at")
     @classmethod

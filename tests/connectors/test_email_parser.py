@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -430,3 +431,57 @@ def test_a_large_forwarded_message_keeps_its_streamed_attachment_intact(
     forwarded = next(a for a in message.attachments if a.blob.media_type == "message/rfc822")
     reparsed = parse_email(blob_store.read(forwarded.blob), blobs=blob_store)
     assert [a.blob.sha256 for a in reparsed.attachments] == [hashlib.sha256(data).hexdigest()]
+
+
+def test_control_characters_never_reach_the_stream(blob_store: FilesystemBlobStore) -> None:
+    raw = (b"From: Eve \x01Smith <eve\x00@example.org>\r\nTo: waste@council.example.gov.uk\r\n"
+           b"Subject: =?utf-8?q?bins=00_again?= \x7f\r\nMessage-ID: <nul@example.org>\r\n\r\nHello.\r\n")
+    message = parse_email(raw, blobs=blob_store, envelope_from="eve\x00@example.org")
+    assert message.sender.email == "eve@example.org" and message.sender.name == "Eve Smith"
+    assert message.subject == "bins again"
+    wire = message.model_dump_json()
+    assert not any(f"\\u00{c:02x}" in wire for c in [*range(0, 9), 11, 12, *range(14, 32), 127])
+    assert message.defects == ["control_characters"]
+
+
+def test_clean_mail_carries_no_defects_field(blob_store: FilesystemBlobStore) -> None:
+    message = parse_email(mail("From: a@example.org", "Subject: bins"), blobs=blob_store)
+    assert message.defects is None
+    assert "defects" not in message.model_dump_json(exclude_none=True)
+
+
+def test_invalid_base64_keeps_the_part_and_the_text_that_decodes(blob_store: FilesystemBlobStore) -> None:
+    good = base64.b64encode(b"The street light outside number 12 is out. ").decode()
+    broken = good + "!!@@ this is not base64 at all ###\r\n"
+    raw = mail("From: a@example.org", "Subject: light", "MIME-Version: 1.0",
+               "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: base64",
+               body=broken)
+    message = parse_email(raw, blobs=blob_store)
+    assert message.body_text.startswith("The street light outside number 12 is out.")
+    assert "\ufffd" not in message.body_text
+    (kept,) = message.attachments
+    assert blob_store.read(kept.blob) == broken.encode()  # the part as received: nothing lost
+    assert message.defects == ["undecodable_part"]
+
+
+def test_multipart_without_boundary_is_read_as_text(blob_store: FilesystemBlobStore) -> None:
+    raw = mail("From: a@example.org", "Subject: tree", "MIME-Version: 1.0", "Content-Type: multipart/mixed",
+               body="A tree has fallen across the path in Victoria Park.\r\n")
+    message = parse_email(raw, blobs=blob_store)
+    assert message.body_text.strip() == "A tree has fallen across the path in Victoria Park."
+    assert message.attachments == []
+    assert message.defects == ["missing_boundary"]
+
+
+def test_multipart_without_boundary_parameter_finds_its_delimiters(blob_store: FilesystemBlobStore) -> None:
+    body = ("--XyZ123\r\nContent-Type: text/plain\r\n\r\nPothole on Mill Lane, see photo.\r\n"
+            "--XyZ123\r\nContent-Type: image/png\r\nContent-Disposition: attachment; filename=hole.png\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n" + base64.b64encode(b"\x89PNG fake").decode() + "\r\n"
+            "--XyZ123--\r\n")
+    raw = mail("From: a@example.org", "Subject: pothole", "MIME-Version: 1.0",
+               "Content-Type: multipart/mixed", body=body)
+    message = parse_email(raw, blobs=blob_store)
+    assert message.body_text.strip() == "Pothole on Mill Lane, see photo."
+    (photo,) = message.attachments
+    assert photo.filename == "hole.png" and blob_store.read(photo.blob) == b"\x89PNG fake"
+    assert message.defects == ["missing_boundary"]
