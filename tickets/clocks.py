@@ -423,6 +423,18 @@ def resume_ticket_clocks(conn: Connection, ticket_id: int, periods: ClockPeriods
     return _change_ticket_clocks(conn, ticket_id, change, "clock_resumed", actor, now)
 
 
+def extend_ticket_sar(conn: Connection, ticket_id: int, periods: ClockPeriods, *, actor: str,
+                      now: datetime) -> list[Clock]:
+    """A complex or numerous SAR: its clock gets the further months (``clock_extended`` event)."""
+    def change(clock: Clock) -> Clock | None:
+        return extend(clock, periods) if clock.kind is ClockKind.SAR else None
+
+    extended = _change_ticket_clocks(conn, ticket_id, change, "clock_extended", actor, now)
+    if not extended:
+        raise ClockError("the ticket has no SAR clock")
+    return extended
+
+
 def stop_ticket_clocks(conn: Connection, ticket_id: int, *, actor: str, now: datetime) -> list[Clock]:
     """The enquiry was answered (resolved or closed): every clock stops, late ones stay breached."""
     today = today_in_england(now)

@@ -333,3 +333,28 @@ def test_an_officer_escalates_a_complaint_to_stage_two(upgraded_url: str) -> Non
                                    now=datetime(2026, 3, 11, tzinfo=UTC))
     finally:
         engine.dispose()
+
+
+def test_an_officer_extends_a_sar_once(upgraded_url: str) -> None:
+    from sqlalchemy import insert, select
+
+    from tickets.clocks import clock_values, extend_ticket_sar
+    from tickets.db import make_engine
+    from tickets.models import StatutoryClockRow, Ticket
+
+    engine = make_engine(upgraded_url)
+    try:
+        with engine.begin() as conn:
+            ticket_id = conn.execute(insert(Ticket).returning(Ticket.id), {
+                "reference": "FD-9999-9999", "status": "open", "channel": "email"}).scalar_one()
+            sar = start_clock("sar", date(2026, 1, 31), PERIODS)
+            conn.execute(insert(StatutoryClockRow), [{"ticket_id": ticket_id, **clock_values(sar)}])
+            [extended] = extend_ticket_sar(conn, ticket_id, PERIODS, actor="ig@council",
+                                           now=datetime(2026, 2, 10, tzinfo=UTC))
+            assert extended.due_on == date(2026, 4, 30)
+            assert conn.execute(select(Ticket.due_on)).scalar_one() == date(2026, 4, 30)
+            with pytest.raises(ClockError, match="already extended"):
+                extend_ticket_sar(conn, ticket_id, PERIODS, actor="ig@council",
+                                  now=datetime(2026, 2, 11, tzinfo=UTC))
+    finally:
+        engine.dispose()
