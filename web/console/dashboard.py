@@ -79,6 +79,7 @@ class Figure:
     series: tuple[int, ...] = ()  # the columns the chart draws
     note: str = ""
     empty: str = "Nothing in this period."
+    palette: str = ""  # "rating": red for 1 star to green for 5
 
     def csv(self) -> str:
         out = io.StringIO()
@@ -164,7 +165,7 @@ def satisfaction_section(engine: Any, since: date, until: date, name: Callable[[
          *(Column(f"{n} star{'s' if n > 1 else ''}") for n in range(1, 6))),
         [(name(d), s.average, s.count, *s.distribution)
          for d, s in sorted(figures.by_department.items(), key=lambda i: name(i[0]))],
-        chart="stacked", series=(3, 4, 5, 6, 7),
+        chart="stacked", series=(3, 4, 5, 6, 7), palette="rating",
         note="A rating counts for every department that handled the enquiry.")
     comment_columns = (Column("Given", "text"), Column("Reference", "link"), Column("Rating"),
                        Column("Comment", "text"), Column("Departments", "text"))

@@ -2,8 +2,9 @@
 // screen reader reads is what the chart shows). Chart.js is loaded by the page as a classic
 // script (/static/dist/chart.umd.min.js) before this module runs.
 const COLOURS = ['#1d70b8', '#00703c', '#d4351c', '#f47738', '#4c2c92', '#b58840', '#28a197', '#6f72af']
+const PALETTES = { rating: ['#d4351c', '#f47738', '#b1b4b6', '#85994b', '#00703c'] }
 
-function read (table, series) {
+function read (table, series, colours) {
   const headers = [...table.tHead.rows[0].cells].map((cell) => cell.textContent.trim())
   const rows = [...table.tBodies[0].rows]
   const labels = rows.map((row) => row.cells[0].textContent.trim())
@@ -13,8 +14,8 @@ function read (table, series) {
       const value = row.cells[index]?.dataset.value
       return value === undefined ? null : Number(value)
     }),
-    backgroundColor: COLOURS[n % COLOURS.length],
-    borderColor: COLOURS[n % COLOURS.length]
+    backgroundColor: colours[n % colours.length],
+    borderColor: colours[n % colours.length]
   }))
   return { labels, datasets }
 }
@@ -30,14 +31,18 @@ function draw (holder) {
   // eslint-disable-next-line no-new
   new window.Chart(canvas, {
     type: kind === 'line' ? 'line' : 'bar',
-    data: read(table, series),
+    data: read(table, series, PALETTES[holder.dataset.palette] || COLOURS),
     options: {
       animation: false,
       maintainAspectRatio: false,
       plugins: { legend: { display: series.length > 1 } },
       scales: {
         x: { stacked },
-        y: { stacked, beginAtZero: true, ...(percent ? { max: 100, ticks: { callback: (v) => `${v}%` } } : {}) }
+        y: {
+          stacked,
+          beginAtZero: true,
+          ...(percent ? { max: 100, ticks: { callback: (v) => `${v}%` } } : { ticks: { precision: 0 } })
+        }
       }
     }
   })
