@@ -33,7 +33,8 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals.update(service_name=SERVICE_NAME, service_url="/contact", navigation=[],
-                       error_for=error_for, error_list=error_list, select_items=select_items)
+                       error_for=error_for, error_list=error_list, select_items=select_items,
+                       invalid=invalid)
     return env
 
 
@@ -41,6 +42,11 @@ def error_for(errors: Mapping[str, str], field: str) -> dict[str, str] | None:
     """GOV.UK Frontend's ``errorMessage`` for a field (None: no error, no markup)."""
     text = errors.get(field)
     return {"text": text} if text else None
+
+
+def invalid(errors: Mapping[str, str], field: str) -> dict[str, str]:
+    """``aria-invalid`` for a field with an error (screen readers announce it on focus)."""
+    return {"aria-invalid": "true"} if errors.get(field) else {}
 
 
 def error_list(errors: Mapping[str, str], form_anchor: str = "main-content") -> list[dict[str, str]]:
