@@ -153,6 +153,11 @@ def _parse(raw: bytes, blobs: BlobStore, mailbox: str | None, department_hint: s
         extra["date"] = _iso_date(date)
     if envelope_from:
         extra["envelope_from"] = envelope_from
+    thread_index = headers.raw("Thread-Index")
+    if thread_index and thread_index.strip():
+        # Outlook's conversation id: the ticket stage threads on it where a gateway rewrote
+        # In-Reply-To / References. Base64, so anything longer than a real one is not one.
+        extra["thread_index"] = "".join(thread_index.split())[:256]
 
     return InboundMessage(
         channel=Channel.EMAIL,

@@ -485,3 +485,21 @@ def test_multipart_without_boundary_parameter_finds_its_delimiters(blob_store: F
     (photo,) = message.attachments
     assert photo.filename == "hole.png" and blob_store.read(photo.blob) == b"\x89PNG fake"
     assert message.defects == ["missing_boundary"]
+
+
+def test_outlook_thread_index_is_kept_for_threading(blob_store: FilesystemBlobStore) -> None:
+    """The ticket stage threads on Thread-Index where a gateway rewrote In-Reply-To/References."""
+    mail = EmailMessage()
+    mail["From"] = "resident@example.org"
+    mail["To"] = "waste@council.example.gov.uk"
+    mail["Subject"] = "RE: bin not emptied"
+    mail["Thread-Index"] = "AdkLm0T1xYtQ3zYJRkWlmQ4Y1x9k8gAAB3Qw"
+    mail.set_content("Still not emptied.")
+    message = parse_email(mail.as_bytes(), blobs=blob_store)
+    assert message.source.extra["thread_index"] == "AdkLm0T1xYtQ3zYJRkWlmQ4Y1x9k8gAAB3Qw"
+
+    plain = EmailMessage()
+    plain["From"] = "resident@example.org"
+    plain["To"] = "waste@council.example.gov.uk"
+    plain.set_content("no thread index here")
+    assert "thread_index" not in parse_email(plain.as_bytes(), blobs=blob_store).source.extra
