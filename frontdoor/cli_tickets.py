@@ -122,6 +122,24 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         if not data:
             typer.echo("no resident matches", err=True)
 
+    @bench_app.command("tickets")
+    def bench_tickets(
+        messages: int = typer.Option(20_000, "--messages", "-n", min=10, help="Routed records to merge."),
+        search_messages: int = typer.Option(1_000_000, "--search-messages", min=100,
+                                            help="Messages the search corpus holds (bulk-seeded)."),
+        batch: int = typer.Option(500, min=1, help="Records per transaction."),
+        postgres_url: str = typer.Option("", help="A PostgreSQL server to create the bench databases on; "
+                                         "default: a throw-away cluster from Debian's packages."),
+        as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+    ) -> None:
+        """Routed records merged into tickets per second on SQLite and PostgreSQL, beside raw batched
+        inserts of the same rows, and search p95 over a large corpus."""
+        from frontdoor.output import print_figures
+        from tickets.bench import run_tickets_bench
+
+        print_figures(run_tickets_bench(messages, search_messages, batch=batch,
+                                        postgres_url=postgres_url or None), as_json)
+
     @db_app.command("upgrade")
     def db_upgrade(
         revision: str = typer.Option("head", help="Target revision (default: the code's head)."),

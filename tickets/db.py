@@ -7,6 +7,7 @@ processes never deadlock upgrading a read lock. PostgreSQL needs nothing special
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,7 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(url: str, revision: str = "head") -> tuple[str | None, str]:
     """Apply the migrations up to ``revision``; returns (revision before, revision after)."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the caller says what changed
     engine = make_engine(url)
     try:
         before = _reachable_revision(engine, url)

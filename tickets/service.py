@@ -166,6 +166,7 @@ class _Item:
     record: Record
     routed: RoutedMessage
     keys: ThreadKeys
+    participants: frozenset[str] = frozenset()  # everyone on it who joins its ticket (computed once)
 
     @property
     def message(self) -> InboundMessage:
@@ -290,7 +291,8 @@ class TicketWriter:
                 duplicates += 1  # the same message twice in one batch (two department topics)
                 continue
             seen.add(routed.message.dedupe_key)
-            items.append(_Item(record, routed, thread_keys(routed.message, self.policy)))
+            items.append(_Item(record, routed, thread_keys(routed.message, self.policy),
+                               participants_of(routed.message, self.policy)))
         loaded = self._load(conn, items)
         writes = _Writes()
         outcome = self._decide_all(items, loaded, writes, now)
@@ -463,8 +465,7 @@ class TicketWriter:
             loaded.messages.setdefault(mid, HeldMessage(mid, key))
         if item.keys.thread_index:
             loaded.thread_indexes.setdefault(item.keys.thread_index, key)
-        numbers = {ident.partition(":")[2] for ident in participants_of(message, self.policy)
-                   if ident.startswith("phone:")}
+        numbers = {ident.partition(":")[2] for ident in item.participants if ident.startswith("phone:")}
         for number in numbers:  # what the participants lookup will find once this commits
             current = loaded.sms.get(number)
             if current is None or _newer(key, current):
@@ -539,9 +540,9 @@ class TicketWriter:
                                   "state": clock.state.value, "paused_days": 0,
                                   "extended": False, "status_flag": clock.flag.value,
                                   "detail": {"department": clock.department} if clock.department else {}})
-        participants = participants_of(message, self.policy)
+        participants = item.participants
         sender = {str(i) for i in item.keys.sender}
-        self._add_participants(ticket_id, participants, sender, message, writes, loaded, resident_role=True)
+        self._add_participants(ticket_id, participants, sender, message, writes, resident_role=True)
         if decision.action is Action.NEW_LINKED and decision.linked_to is not None:
             writes.links.append({"from_ticket_id": ticket_id, "to_ticket_id": int(decision.linked_to),
                                  "kind": "follow_up", "reason": decision.reason[:500], "at": utcnow()})
@@ -574,8 +575,8 @@ class TicketWriter:
                 writes.new_refs.append({"reference": own, "dedupe_key": message.dedupe_key,
                                         "issued_at": utcnow(), **row})
             loaded.references[own] = str(ticket_id)
-        participants = participants_of(message, self.policy) - view.participants
-        self._add_participants(ticket_id, participants, set(), message, writes, loaded, resident_role=False)
+        participants = item.participants - view.participants
+        self._add_participants(ticket_id, participants, set(), message, writes, resident_role=False)
         status = decision.status_after or view.status
         update_row = writes.ticket_updates.setdefault(ticket_id, {"b_id": ticket_id})
         update_row["last_message_at"] = max(message.received_at, update_row.get("last_message_at")
@@ -594,15 +595,16 @@ class TicketWriter:
         self._event(writes, ticket_id, view.reference, "threaded", decision.as_dict())
 
     def _add_participants(self, ticket_id: int, keys: Iterable[str], sender: set[str],
-                          message: InboundMessage, writes: _Writes, loaded: _Loaded, *,
-                          resident_role: bool) -> None:
-        names = _names_by_identity(message, self.policy)
+                          message: InboundMessage, writes: _Writes, *, resident_role: bool) -> None:
+        names = _names_by_identity(message)
+        sender_name = message.sender.name[:300] if message.sender.name else None
         for key in sorted(set(keys) | sender):
             kind, _, value = key.partition(":")
             writes.participants.append({
                 "ticket_id": ticket_id, "kind": kind, "value": value,
                 "role": "resident" if resident_role and key in sender else "cc",
-                "name": names.get(key), "added_at": message.received_at})
+                "name": names.get(key) or (sender_name if key in sender else None),
+                "added_at": message.received_at})
 
     def _message_row(self, item: _Item, decision: ThreadDecision, ticket_id: int, writes: _Writes) -> None:
         message, routing = item.message, item.routed.routing
@@ -743,14 +745,16 @@ def _unique(rows: list[dict[str, Any]], key: tuple[str, ...]) -> list[dict[str, 
     return list(seen.values())
 
 
-def _names_by_identity(message: InboundMessage, policy: ThreadingPolicy) -> dict[str, str]:
-    from tickets.identity import identities_of
-
+def _names_by_identity(message: InboundMessage) -> dict[str, str]:
+    """Names people gave, by the identity keys participants are stored under. Cheap on purpose
+    (no phone parsing: the exact forms they wrote, and the canonical email), as it runs per message."""
     names: dict[str, str] = {}
     for party in (message.sender, *message.to, *message.cc):
         if party.name:
-            for ident in identities_of(party.email, party.phone, policy.region):
-                names.setdefault(str(ident), party.name[:300])
+            if party.email:
+                names.setdefault(f"email:{party.email.strip().lower()}", party.name[:300])
+            if party.phone:
+                names.setdefault(f"phone:{party.phone}", party.name[:300])
     return names
 
 
