@@ -24,6 +24,7 @@ ATTRIBUTES: dict[str, set[str]] = {
     "*": {"lang", "dir"},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
+_BLOCKED = re.compile(r'<img(?![^>]*\bsrc=)(?:[^>]*\balt="([^"]*)")?[^>]*>')
 _NO_ALT = re.compile(r"<img(?![^>]*\balt=)")
 HEADINGS = {"h1": "h4", "h2": "h4", "h3": "h4"}
 
@@ -32,6 +33,11 @@ HEADINGS = {"h1": "h4", "h2": "h4", "h3": "h4"}
 class SafeHtml:
     html: Markup
     images_blocked: int
+
+
+def _described(match: re.Match[str]) -> str:
+    alt = match.group(1)  # already escaped by nh3
+    return f'<span class="fd-blocked-image">[image{": " + alt if alt else ""}]</span>'
 
 
 def sanitise(raw: str, *, show_images: bool = False) -> SafeHtml:
@@ -51,5 +57,7 @@ def sanitise(raw: str, *, show_images: bool = False) -> SafeHtml:
     cleaned = nh3.clean(raw, tags=TAGS, attributes=ATTRIBUTES, url_schemes=URL_SCHEMES,
                         clean_content_tags={"script", "style", "title", "head", "template", "noscript"},
                         link_rel="noopener noreferrer nofollow", attribute_filter=keep, strip_comments=True)
-    cleaned = _NO_ALT.sub('<img alt=""', cleaned)  # an image without a text alternative is decoration
+    # a blocked image shows as its description; a shown one without a description is decoration
+    cleaned = _BLOCKED.sub(_described, cleaned)
+    cleaned = _NO_ALT.sub('<img alt=""', cleaned)
     return SafeHtml(Markup(cleaned), blocked)  # noqa: S704  (nh3's output is the safe HTML)
