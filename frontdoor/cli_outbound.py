@@ -70,6 +70,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     def outbound_stage(
         lease: float = typer.Option(60.0, "--lease", min=1.0,
                                     help="Seconds a claimed row is ours before another sender may retry it."),
+        group: str = typer.Option("frontdoor-outbound", help="Consumer group; senders in one group share "
+                                  "the outbound partitions."),
+        topic_prefix: str = typer.Option("", hidden=True, help="Prefix every topic and group (tests)."),
     ) -> None:
         """The sender stage: publishes outbox rows to frontdoor.outbound and sends each once."""
         from frontdoor import wiring
@@ -95,11 +98,13 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         address = wiring.connect(settings)
         sender = OutboxSender(engine, templates, email=email, sms=sms, opted_out=opt_outs.is_opted_out,
                               lease_s=lease)
-        relay = OutboxRelay(engine, KafkaProducerClient(address, client_id="frontdoor-outbound-relay"))
-        loop = ConsumerLoop(address, [OUTBOUND], "frontdoor-outbound", sender.handle, stage="outbound")
+        relay = OutboxRelay(engine, KafkaProducerClient(address, client_id="frontdoor-outbound-relay"),
+                            topic=topic_prefix + OUTBOUND)
+        loop = ConsumerLoop(address, [topic_prefix + OUTBOUND], topic_prefix + group, sender.handle,
+                            stage="outbound")
         watcher = BounceWatcher(engine, wiring.blob_store(settings))
-        bounces = ConsumerLoop(address, [INBOUND], "frontdoor-outbound-bounces", watcher.handle,
-                               stage="outbound-bounces", auto_offset_reset="latest")
+        bounces = ConsumerLoop(address, [topic_prefix + INBOUND], f"{topic_prefix}{group}-bounces",
+                               watcher.handle, stage="outbound-bounces", auto_offset_reset="latest")
         stopping = threading.Event()
 
         def _stop(*_: object) -> None:

@@ -44,10 +44,11 @@ def encode_record(row: OutboxRow) -> tuple[bytes, bytes]:
     return row.recipient.encode(), value
 
 
-def decode_record(value: bytes | None) -> int:
+def decode_record(value: bytes | None) -> tuple[int, str]:
+    """(outbox id, idempotency key) of a record."""
     try:
         data = json.loads(value or b"")
-        return int(data["outbox_id"])
+        return int(data["outbox_id"]), str(data["idempotency_key"])
     except (ValueError, TypeError, KeyError) as exc:
         raise PoisonMessageError("malformed_outbound", f"not an outbound record: {exc}") from None
 
@@ -63,32 +64,40 @@ class OutboxRelay:
         self.batch = batch
 
     def relay_once(self) -> int:
-        """Publish one batch; the number published. A :class:`PublishError` leaves every row of
-        the batch unpublished (they go next time)."""
+        """Publish one batch; the number published. Each row is marked published only after
+        Kafka acknowledged its record; on a :class:`PublishError` the rest wait for next time."""
         with self.engine.connect() as conn:
             rows = outbox.to_publish(conn, limit=self.batch)
-        if not rows:
-            return 0
-        for row in rows:
-            key, value = encode_record(row)
-            self.client.send(self.topic, value, key, wait=False)
-        self.client.flush()
-        with self.engine.begin() as conn:
-            outbox.mark_published(conn, [r.id for r in rows])
-        return len(rows)
+        done: list[int] = []
+        try:
+            for row in rows:
+                key, value = encode_record(row)
+                self.client.send(self.topic, value, key, wait=True)
+                done.append(row.id)
+        finally:
+            if done:
+                with self.engine.begin() as conn:
+                    outbox.mark_published(conn, done)
+        return len(done)
 
     def run(self, stopping: threading.Event, interval_s: float = 0.5) -> None:
+        failing = False
         while not stopping.is_set():
             try:
                 published = self.relay_once()
             except PublishError as exc:
-                log.warning("outbox relay: broker unavailable (%s); rows wait in the outbox", exc)
+                if not failing:
+                    log.warning("outbox relay: broker unavailable (%s); rows wait in the outbox", exc)
+                failing = True
                 stopping.wait(2.0)
                 continue
             except Exception:
                 log.exception("outbox relay failed; retrying")
                 stopping.wait(2.0)
                 continue
+            if failing:
+                log.info("outbox relay: broker back; %d rows published", published)
+                failing = False
             if published < self.batch:
                 stopping.wait(interval_s)
 
@@ -119,7 +128,8 @@ class OutboxSender:
         self.counts = SenderCounts()
 
     def handle(self, record: Record) -> None:
-        self.send(decode_record(record.value))
+        outbox_id, key = decode_record(record.value)
+        self.send(outbox_id, expect_key=key)
 
     def close(self) -> None:
         """Close the providers' connections (the relay's SMTP session)."""
@@ -128,8 +138,18 @@ class OutboxSender:
             if closer is not None:
                 closer()
 
-    def send(self, outbox_id: int) -> OutboxStatus | None:
-        """Send one row if it can be claimed; the status it ended in, None if not claimed."""
+    def send(self, outbox_id: int, *, expect_key: str | None = None) -> OutboxStatus | None:
+        """Send one row if it can be claimed; the status it ended in, None if not claimed.
+        ``expect_key`` guards against a record from another database (a restored backup, a
+        second deployment on the same cluster): a row whose key differs is left alone."""
+        if expect_key is not None:
+            with self.engine.connect() as conn:
+                found = outbox.get(conn, outbox_id)
+            if found is None or found.idempotency_key != expect_key:
+                log.warning("outbound record for outbox %d (%s) matches no row here; skipped", outbox_id,
+                            expect_key)
+                self.counts.skipped += 1
+                return None
         with self.engine.begin() as conn:
             row = outbox.claim(conn, outbox_id, lease_s=self.lease_s)
         if row is None:
