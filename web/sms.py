@@ -25,6 +25,7 @@ from connectors.twilio_sms import (
     to_inbound,
     twiml,
 )
+from outbound.status import record_twilio_status
 from web.context import WebContext, context
 
 log = logging.getLogger(__name__)
@@ -98,4 +99,7 @@ async def delivery_status(request: Request, ctx: WebContext = Depends(context)) 
         return Response(f"{exc}\n", status_code=400, media_type="text/plain")
     await run_in_threadpool(ctx.store.record_delivery, status.message_sid, status.status,
                             status.to_number, status.error_code)
+    # the acknowledgement or reply it reports on (same database): delivered, or failed and why
+    await run_in_threadpool(record_twilio_status, ctx.store.engine, status.message_sid, status.status,
+                            status.error_code)
     return Response(status_code=204)
