@@ -42,6 +42,22 @@ def broker_answers(bootstrap: str, timeout_s: float = 3.0) -> bool:
         admin.close()
 
 
+def describe_cluster_id(bootstrap: str, timeout_s: float = 3.0) -> str | None:
+    """The cluster id of whatever answers at ``bootstrap``, or None when nothing does."""
+    try:
+        admin = _admin(bootstrap, timeout_s)
+    except (KafkaError, OSError, ValueError):
+        return None
+    try:
+        cluster = admin.describe_cluster()
+        value = cluster.get("cluster_id") if isinstance(cluster, dict) else None
+        return str(value) if value else None
+    except (KafkaError, OSError):
+        return None
+    finally:
+        admin.close()
+
+
 def wait_for_broker(bootstrap: str, retries: int = 5, first_delay_s: float = 0.5, *,
                     remedy: str = "start one with 'frontdoor kafka start' or set FRONTDOOR_KAFKA_BOOTSTRAP "
                                   "to a running cluster") -> None:

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -216,9 +217,11 @@ class LocalBroker:
         from ingest.admin import broker_answers
 
         if self.pid() is not None and broker_answers(self.config.bootstrap):
+            self._check_identity()
             return self.config.bootstrap
         java = self.java()
         classpath = self._classpath()
+        self._check_ports_free()
         self._write_config()
         self._format_storage(java)
         stdout = (self.home / "logs" / "stdout.log").open("ab")
@@ -240,6 +243,11 @@ class LocalBroker:
                     f"and {self.home / 'logs' / 'stdout.log'}; is port {self.config.port} in use?"
                 )
             if broker_answers(self.config.bootstrap, timeout_s=2.0):
+                try:
+                    self._check_identity()
+                except BrokerSetupError:
+                    self.stop()
+                    raise
                 log.info("Kafka %s ready on %s (pid %d)",
                          self.config.version, self.config.bootstrap, proc.pid)
                 return self.config.bootstrap
@@ -248,6 +256,46 @@ class LocalBroker:
         raise BrokerSetupError(
             f"the Kafka broker did not answer within {timeout_s:.0f}s: see {self.log_file}"
         )
+
+    def _remedy(self) -> str:
+        return (f"set FRONTDOOR_KAFKA_PORT to a free port (the broker also takes the next one for its "
+                f"controller), or FRONTDOOR_KAFKA_BOOTSTRAP={self.config.bootstrap} to use the broker "
+                "that is there")
+
+    def _check_ports_free(self) -> None:
+        """Both ports must be free before the broker starts: otherwise it dies on the clash
+        while whatever holds the port answers, and a second checkout would call another
+        deployment's broker its own."""
+        for port in (self.config.port, self.config.port + 1):
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no clash
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    raise BrokerSetupError(f"port {port} on 127.0.0.1 is in use by another process: "
+                                           f"{self._remedy()}") from None
+
+    def cluster_id(self) -> str | None:
+        """The cluster id this runner formatted its storage with."""
+        try:
+            text = (self.data_dir / "meta.properties").read_text("utf-8")
+        except OSError:
+            return None
+        found = re.search(r"^cluster\.id=(\S+)", text, re.MULTILINE)
+        return found.group(1) if found else None
+
+    def _check_identity(self) -> None:
+        """The broker answering on our port must be the one we started: our process alive,
+        and the cluster id it reports the one in our storage's meta.properties."""
+        from ingest.admin import describe_cluster_id
+
+        if self.pid() is None:
+            raise BrokerSetupError(f"a Kafka broker this runner did not start answers on port "
+                                   f"{self.config.port}: {self._remedy()}")
+        ours, theirs = self.cluster_id(), describe_cluster_id(self.config.bootstrap)
+        if ours is not None and theirs is not None and ours != theirs:
+            raise BrokerSetupError(f"the Kafka broker on port {self.config.port} is cluster {theirs}, "
+                                   f"not ours ({ours}): {self._remedy()}")
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         """Stop the broker this runner started; True if one was running."""

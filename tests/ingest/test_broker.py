@@ -122,3 +122,52 @@ def test_malformed_settings_are_named_not_mistaken_for_a_down_broker(
     assert result.returncode == 2
     assert "bad configuration" in result.stderr and says in result.stderr
     assert "Traceback" not in result.stderr and "no Kafka broker answers" not in result.stderr
+
+
+def _shared_cache() -> str:
+    """The jars the session's broker already fetched (a fresh cache would fetch Kafka again)."""
+    from frontdoor.settings import Settings
+
+    return str(os.environ.get("FRONTDOOR_CACHE_DIR") or Settings().cache_dir)
+
+
+def test_start_refuses_a_port_another_process_holds(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = int(holder.getsockname()[1])
+        result = frontdoor("kafka", "start", env=_env(tmp_path, FRONTDOOR_KAFKA_PORT=str(port),
+                                                     FRONTDOOR_CACHE_DIR=_shared_cache()), check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"port {port} on 127.0.0.1 is in use" in lines[0]
+    assert "FRONTDOOR_KAFKA_PORT" in lines[0] and "FRONTDOOR_KAFKA_BOOTSTRAP" in lines[0]
+    assert "ready" not in result.stdout
+
+
+@pytest.mark.kafka
+def test_start_beside_another_broker_on_the_port_fails_instead_of_adopting_it(
+        kafka: KafkaHandle, tmp_path: Path) -> None:
+    if kafka.external:
+        pytest.skip("broker is external (FRONTDOOR_KAFKA_BOOTSTRAP)")
+    port = kafka.bootstrap.rsplit(":", 1)[1]
+    result = frontdoor("kafka", "start", env=_env(tmp_path, FRONTDOOR_KAFKA_PORT=port,
+                                                 FRONTDOOR_CACHE_DIR=kafka.env.get("FRONTDOOR_CACHE_DIR")
+                                                 or _shared_cache()), check=False)
+    assert result.returncode == 2, result.stdout
+    (line,) = result.stderr.strip().splitlines()
+    assert f"port {port}" in line and "FRONTDOOR_KAFKA_PORT" in line
+    assert f"FRONTDOOR_KAFKA_BOOTSTRAP=127.0.0.1:{port}" in line
+    assert "kafka ready" not in result.stdout
+    assert frontdoor("kafka", "status", env=kafka.env, check=False).returncode == 0  # theirs untouched
+
+
+def test_the_identity_check_reads_our_cluster_id(tmp_path: Path) -> None:
+    from ingest.broker import BrokerConfig, LocalBroker
+
+    broker = LocalBroker(BrokerConfig(var_dir=tmp_path / "var", cache_dir=tmp_path / "cache"))
+    assert broker.cluster_id() is None
+    broker.data_dir.mkdir(parents=True)
+    (broker.data_dir / "meta.properties").write_text("#\nnode.id=1\ncluster.id=AbC-123_x\nversion=1\n")
+    assert broker.cluster_id() == "AbC-123_x"
