@@ -20,6 +20,7 @@ STAGES: dict[str, list[str]] = {
     "imap": ["imap"],
     "route": ["route"],
     "tickets": ["tickets"],  # after 'frontdoor db upgrade', which run_all applies first
+    "outbound": ["outbound"],  # acknowledgements and replies from the outbox
 }
 
 
