@@ -182,7 +182,8 @@ class IntakeStore:
             connect_args = {"check_same_thread": False, "timeout": 30}
         shown = make_url(url).render_as_string(hide_password=True) if "://" in url else url
         try:
-            engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+            # a SQLite file never drops a connection: no ping (a query) at every checkout
+            engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not url.startswith("sqlite"))
             if url.startswith("sqlite"):
                 event.listen(engine, "connect", _sqlite_pragmas)
             store = cls(engine)
@@ -235,11 +236,8 @@ class IntakeStore:
         """The durable commit every HTTP channel answers after: a reference from ``allocate``
         and the message ``build(reference)``, in one transaction. ``(row, True)`` for a new key;
         ``(the existing row, False)`` when the key was taken before (a retry, a double click)."""
-        existing = self.get_intake(dedupe_key)
-        if existing is not None:
-            return existing, False
         now = _now()
-        try:
+        try:  # no read first: a retry is rare, and the primary key settles a race either way
             with self._tx() as conn:
                 ref = allocate(conn, dedupe_key)
                 message_json = build(ref)
