@@ -102,7 +102,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         publisher = wiring.publisher(settings, address)
         handler = SmtpHandler(publisher, wiring.blob_store(settings), settings.smtp_domains,
                               settings.smtp_max_bytes)
-        server = SmtpServer(handler, host or settings.smtp_host, port or settings.smtp_port, tls=context)
+        server = SmtpServer(handler, host or settings.smtp_host, port or settings.smtp_port, tls=context,
+                            max_sessions=settings.smtp_max_sessions)
         _stop_on_signals(server)
         try:
             server.run()

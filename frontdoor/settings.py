@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     )
     smtp_max_bytes: int = Field(default=35 * 1024 * 1024, ge=1024,
                                 description="largest mail SMTP accepts (552 above)")
+    smtp_max_sessions: int = Field(default=16, ge=1, le=10_000,
+                                   description="SMTP connections at once (421 to the next: its MTA retries)")
     smtp_host: str = Field(default="127.0.0.1", description="address 'frontdoor smtp' listens on")
     smtp_port: int = Field(default=8025, ge=1, le=65535, description="port 'frontdoor smtp' listens on")
     smtp_tls_cert: Path | None = Field(default=None, description="PEM certificate: offer STARTTLS")
