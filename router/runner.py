@@ -77,6 +77,7 @@ class RouterProcess:
             bootstrap, [self.topics.inbound], group_id, self.router.transform, stage="router",
             dlq_topic=self.topics.dlq, transactional_id=transactional_id,
             max_poll_records=max_poll_records, on_batch=self._on_batch,
+            on_dead_letter=lambda reason: metrics.DEAD_LETTERS.labels(reason=reason).inc(),
         )
         self._stop = threading.Event()
         self._last_lag = 0.0

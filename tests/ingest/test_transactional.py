@@ -69,3 +69,38 @@ def test_poison_is_dead_lettered_inside_the_transaction(kafka: KafkaHandle, fres
                                         isolation_level="read_committed")] == [b"good-1", b"good-2"]
     [dead] = read_topic(kafka.bootstrap, dlq, expect=1, isolation_level="read_committed")
     assert dead.value == b"poison" and dead.headers["x-error-reason"] == b"unroutable"
+
+
+def test_a_record_kafka_refuses_for_good_is_dead_lettered_and_the_partition_flows_on(
+    kafka: KafkaHandle, fresh_topic: str
+) -> None:
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    out, dlq = fresh_topic + ".out", fresh_topic + ".dlq"
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    try:  # an output topic whose record limit the big output exceeds, as a real 1 MiB limit would
+        admin.create_topics([NewTopic(out, 1, 1, topic_configs={"max.message.bytes": "4000"})])
+    finally:
+        admin.close()
+    ensure_topics(kafka.bootstrap, [TopicSpec(dlq, 1, "test")])
+    client = KafkaProducerClient(kafka.bootstrap)
+    for value in (b"small-1", b"huge", b"small-2", b"small-3"):
+        client.send(fresh_topic, value, key=b"k")
+
+    def transform(record: Record) -> list[Output]:
+        value = record.value or b""
+        return [Output(out, value * 2000 if value == b"huge" else value, record.key)]
+
+    reasons: list[str] = []
+    loop = TransactionalLoop(kafka.bootstrap, [fresh_topic], "tx-refused", transform, stage="test",
+                             dlq_topic=dlq, backoff_s=0.1, on_dead_letter=reasons.append)
+    loop.run(max_records=4, idle_timeout_s=30)
+    flowed = read_topic(kafka.bootstrap, out, expect=3, isolation_level="read_committed")
+    assert [r.value for r in flowed] == [b"small-1", b"small-2", b"small-3"]
+    [dead] = read_topic(kafka.bootstrap, dlq, expect=1, isolation_level="read_committed")
+    assert dead.value == b"huge"
+    assert dead.headers["x-error-reason"] == b"refused_by_kafka"
+    assert b"MessageSizeTooLarge" in dead.headers["x-error-type"]
+    assert (loop.processed, loop.dead_lettered, loop.refused) == (3, 1, 1)
+    assert reasons == ["refused_by_kafka"]
