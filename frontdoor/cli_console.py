@@ -101,6 +101,33 @@ def register(app: typer.Typer) -> None:
         account = account_store(load_settings()).disable(email)
         typer.echo(json.dumps({"email": account.email, "disabled": account.disabled}))
 
+    @app.command("demo")
+    def demo() -> None:
+        """Local only: a demo supervisor account, then realistic enquiries on every channel.
+
+        Run it while 'make run' (frontdoor up) is running; it prints the console's address and
+        the demo account's password, then what it sent."""
+        import secrets
+
+        from frontdoor.demo import DEMO_EMAIL, check_local, send_traffic, wait_for_services, web_base
+
+        settings = load_settings()
+        check_local(settings)
+        wait_for_services(settings)
+        store = account_store(settings)
+        password = secrets.token_urlsafe(12)
+        if store.get(DEMO_EMAIL) is None:
+            store.add_user(DEMO_EMAIL, password, "supervisor", name="Demo supervisor")
+        else:
+            store.reset_password(DEMO_EMAIL, password)
+        typer.echo(f"Console: {web_base(settings)}/console")
+        typer.echo(f"Sign in as {DEMO_EMAIL} with password {password}")
+        report = send_traffic(settings, lambda line: typer.echo(f"  {line}"))
+        for line in report.skipped:
+            typer.echo(f"  skipped {line}", err=True)
+        typer.echo(f"{len(report.sent)} enquiries sent; they reach the queues as the router and the "
+                   "ticket stage take them (seconds)")
+
     @users_app.command("list")
     def list_users() -> None:
         """One JSON line per account."""

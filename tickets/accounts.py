@@ -59,7 +59,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.AGENT: frozenset(_WORK),
     Role.OFFICER: frozenset(_WORK),
     Role.SUPERVISOR: frozenset(_WORK | {Permission.MERGE, Permission.REASSIGN, Permission.DASHBOARD}),
-    Role.OPS: frozenset({Permission.SIGNED_IN, Permission.VIEW_TICKETS, Permission.OPS, Permission.DASHBOARD}),
+    Role.OPS: frozenset({Permission.SIGNED_IN, Permission.VIEW_TICKETS, Permission.OPS,
+                         Permission.DASHBOARD}),
     Role.ADMIN: frozenset({Permission.SIGNED_IN, Permission.MANAGE_USERS}),
 }
 
@@ -223,6 +224,17 @@ class AccountStore:
             if role is Role.OFFICER and not row.departments:
                 raise AccountError("an officer needs at least one --department")
             db.execute(delete(UserSession).where(UserSession.user_id == row.id))  # sign in again
+            return _account(row)
+
+    def reset_password(self, email: str, password: str) -> Account:
+        """A new password (and enabled again); every session of the account ends."""
+        if len(password) < 10:
+            raise AccountError("the password must be at least 10 characters")
+        with Session(self.engine) as db, db.begin():
+            row = self._user(db, email)
+            row.password_hash, row.disabled = self.hasher.hash(password), False
+            db.execute(delete(UserSession).where(UserSession.user_id == row.id))
+            db.execute(delete(SignInFailures).where(SignInFailures.key == f"account:{row.email}"))
             return _account(row)
 
     def disable(self, email: str) -> Account:

@@ -127,7 +127,9 @@ async def queue_view(request: Request, queue: str, who: SignedIn = requires(Perm
            for q, name in QUEUE_NAMES.items()]
     dept_nav = [{"text": f"{console.department_name(d)} ({counts.get(f'department:{d}', 0)})",
                  "href": f"/console/queues/department:{d}", "active": queue == f"department:{d}"}
-                for d in departments]
+                for d in departments
+                # an officer sees each of theirs; others see the departments with open work
+                if scope is not None or counts.get(f"department:{d}", 0) or queue == f"department:{d}"]
     return templates.TemplateResponse(request, "console/queues/queue.html", {
         **_table_context(request, queue, who, console, page, params),
         "title": title, "nav": nav, "dept_nav": dept_nav,
