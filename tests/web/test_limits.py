@@ -205,3 +205,21 @@ def test_a_file_too_large_is_cut_while_streaming_and_the_form_keeps_what_was_typ
         huge_file = ("huge.pdf", b"%PDF-" + b"0" * (3 * MB), "application/pdf")
         huge = browser.post("/contact", data=fields, files=[("attachments", huge_file)])
         assert huge.status_code == 413 and "too large" in huge.text
+
+
+@pytest.mark.kafka
+def test_a_full_blob_store_takes_nothing_and_the_form_keeps_what_was_typed(web_server: ServerFactory) -> None:
+    from tests.web.test_contact_form import PNG, open_form, shown_value
+
+    server = web_server()
+
+    def disk_full(data: bytes, media_type: str = "") -> object:
+        raise OSError(28, "No space left on device")
+
+    server.blobs.put = disk_full  # type: ignore[method-assign]
+    with server.client() as browser:
+        fields = {**open_form(browser), "email": "a@example.com", "message": "Photo of the pothole"}
+        page = browser.post("/contact", data=fields, files=[("attachments", ("hole.png", PNG, "image/png"))])
+    assert page.status_code == 503 and int(page.headers["Retry-After"]) > 0
+    assert shown_value(page.text, "message") == "Photo of the pothole"
+    assert server.store.backlog() == (0, None)  # nothing taken, nothing to publish
