@@ -216,7 +216,7 @@ def test_a_full_blob_store_takes_nothing_and_the_form_keeps_what_was_typed(web_s
     def disk_full(data: bytes, media_type: str = "") -> object:
         raise OSError(28, "No space left on device")
 
-    server.blobs.put = disk_full  # type: ignore[method-assign]
+    server.blobs.put = disk_full  # type: ignore[method-assign,assignment]
     with server.client() as browser:
         fields = {**open_form(browser), "email": "a@example.com", "message": "Photo of the pothole"}
         page = browser.post("/contact", data=fields, files=[("attachments", ("hole.png", PNG, "image/png"))])
