@@ -40,12 +40,15 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the model card as JSON.")] = False,
     ) -> None:
         """Train a routing model on labelled enquiries, register it and (by default) make it current."""
-        from classifiers.registry import ModelRegistry, default_root
+        from classifiers.registry import ModelRegistry
+        from frontdoor.cli_core import configured_taxonomy
+        from frontdoor.cli_core import model_root as default_root
         config = _config(arch, epochs, seed)
         from classifiers.workflows import train_model
 
         card = train_model(data, text_col, label_col, out=out, registry=ModelRegistry(default_root()),
-                           config=config, holdout=holdout, subject_col=subject_col, activate=activate,
+                           config=config, taxonomy=configured_taxonomy(),
+                           holdout=holdout, subject_col=subject_col, activate=activate,
                            progress=lambda line: typer.echo(line, err=True))
         if as_json:
             typer.echo(json.dumps(card))
@@ -73,9 +76,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         import tempfile
 
         from classifiers.imap_export import export_imap, parse_folder_map
-        from classifiers.registry import ModelRegistry, default_root
-        from classifiers.taxonomy import load_taxonomy
+        from classifiers.registry import ModelRegistry
         from classifiers.workflows import check_out, train_model
+        from frontdoor.cli_core import configured_taxonomy
+        from frontdoor.cli_core import model_root as default_root
         from schemas.errors import OperatorError
 
         if not password_env.strip():
@@ -85,7 +89,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         if not password:
             raise OperatorError(f"set {password_env} to the IMAP password (never given on the command line)")
         # everything the operator typed is checked before connecting and downloading the mailboxes
-        taxonomy = load_taxonomy()
+        taxonomy = configured_taxonomy()
         mapping = parse_folder_map(folder_map, taxonomy)
         config = _config(arch, None, 0)
         if out is not None:
@@ -136,13 +140,15 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from classifiers.registry import check_model_path, load_classifier
         from classifiers.spacy_classifier import SpacyClassifier
         from classifiers.text import prepare
+        from frontdoor.cli_core import configured_taxonomy, model_root
 
         text, subject = _decodable(text), subject and _decodable(subject)
         if not (text.strip() or (subject or "").strip()):
             from schemas.errors import OperatorError
 
             raise OperatorError("nothing to classify: give the enquiry's text")
-        classifier = load_classifier(version, model and check_model_path(model))
+        classifier = load_classifier(version, (model and check_model_path(model)) or model_root(),
+                                     taxonomy=configured_taxonomy())
         if subject and isinstance(classifier, SpacyClassifier):
             prediction = classifier.classify_text(prepare(subject, text))
         else:
@@ -155,7 +161,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @models_app.command("list")
     def models_list(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
         """Every registered (and shipped) model; * marks the current one."""
-        from classifiers.registry import ModelRegistry, default_root
+        from classifiers.registry import ModelRegistry
+        from frontdoor.cli_core import model_root as default_root
 
         entries = ModelRegistry(default_root()).entries()
         rows = [{"version": e.version, "current": e.current, "shipped": e.shipped, "path": str(e.path),
@@ -172,7 +179,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @models_app.command("use")
     def models_use(version: str = typer.Argument(..., help="Version to make current.")) -> None:
         """Make a registered model current; running routers load it within --reload-interval (10 s)."""
-        from classifiers.registry import ModelRegistry, default_root
+        from classifiers.registry import ModelRegistry
+        from frontdoor.cli_core import model_root as default_root
 
         ModelRegistry(default_root()).use(version)
         typer.echo(f"current model: {version}")
@@ -180,7 +188,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @models_app.command("rollback")
     def models_rollback() -> None:
         """Make the previously current model current again."""
-        from classifiers.registry import ModelRegistry, default_root
+        from classifiers.registry import ModelRegistry
+        from frontdoor.cli_core import model_root as default_root
 
         version = ModelRegistry(default_root()).rollback()
         typer.echo(f"current model: {version}")
