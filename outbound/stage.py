@@ -142,20 +142,13 @@ class OutboxSender:
         """Send one row if it can be claimed; the status it ended in, None if not claimed.
         ``expect_key`` guards against a record from another database (a restored backup, a
         second deployment on the same cluster): a row whose key differs is left alone."""
-        if expect_key is not None:
-            with self.engine.connect() as conn:
-                found = outbox.get(conn, outbox_id)
-            if found is None or found.idempotency_key != expect_key:
-                log.warning("outbound record for outbox %d (%s) matches no row here; skipped", outbox_id,
-                            expect_key)
-                self.counts.skipped += 1
-                return None
         with self.engine.begin() as conn:
-            row = outbox.claim(conn, outbox_id, lease_s=self.lease_s)
+            row = outbox.claim(conn, outbox_id, lease_s=self.lease_s, idempotency_key=expect_key)
+            marked = outbox.undeliverable_addresses(conn, [row.recipient]) if row is not None else {}
         if row is None:
-            self.counts.skipped += 1
+            self.counts.skipped += 1  # sent already, another sender's, or not a row of this database
             return None
-        reason = self._suppression(row)
+        reason = self._suppression(row, marked)
         if reason:
             return self._finish(row, OutboxStatus.SUPPRESSED, reason)
         try:
@@ -179,11 +172,9 @@ class OutboxSender:
         self.counts.sent += 1
         return OutboxStatus.SENT
 
-    def _suppression(self, row: OutboxRow) -> str | None:
+    def _suppression(self, row: OutboxRow, marked: dict[str, str]) -> str | None:
         if row.channel is OutboxChannel.SMS and self.opted_out(row.recipient):
             return "the number opted out (STOP)"
-        with self.engine.connect() as conn:
-            marked = outbox.undeliverable_addresses(conn, [row.recipient])
         if marked:
             return f"undeliverable: {marked[row.recipient]}"
         return None

@@ -442,14 +442,18 @@ def mark_published(conn: Connection, ids: Sequence[int], now: datetime | None = 
         conn.execute(update(outbox).where(outbox.c.id.in_(list(ids))).values(published_at=now or _now()))
 
 
-def claim(conn: Connection, outbox_id: int, *, lease_s: float,
+def claim(conn: Connection, outbox_id: int, *, lease_s: float, idempotency_key: str | None = None,
           now: datetime | None = None) -> OutboxRow | None:
     """Take a row for sending: ``created`` → ``sending``, or a ``sending`` row whose sender's
     lease ran out. One conditional UPDATE: of two senders, exactly one gets it; a row already
-    sent (a redelivered record) is never claimed again."""
+    sent (a redelivered record) is never claimed again. With ``idempotency_key``, only the row
+    that key names (a record from another database names some other row, or none)."""
     now = now or _now()
+    query = update(outbox).where(outbox.c.id == outbox_id)
+    if idempotency_key is not None:
+        query = query.where(outbox.c.idempotency_key == idempotency_key)
     result = conn.execute(
-        update(outbox).where(outbox.c.id == outbox_id).where(or_(
+        query.where(or_(
             outbox.c.status == OutboxStatus.CREATED.value,
             and_(outbox.c.status == OutboxStatus.SENDING.value, outbox.c.lease_until < now),
         )).values(status=OutboxStatus.SENDING.value, lease_until=now + timedelta(seconds=lease_s),
