@@ -141,6 +141,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         console = build_console(settings)
         app_ = create_app(web_config(settings), store=store, blobs=blobs,
                           publisher=wiring.publisher(settings), console=console)
+        app_.state.ingest_probe = wiring.ingest_probe(settings, console.engine)  # the dashboard's Kafka view
         # proxy_headers off: X-Forwarded-For is believed only from FRONTDOOR_TRUSTED_PROXIES (web/limits.py)
         uvicorn.run(app_, host=host, port=port, proxy_headers=False, log_level="info")
 

@@ -16,6 +16,9 @@ from schemas.blobs import FilesystemBlobStore
 from schemas.topics import CORE_TOPICS
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from ingest.health import KafkaIngestProbe
     from tickets.clocks import ClockPeriods
     from tickets.outbox import OutboxPolicy
     from tickets.service import TicketWriter
@@ -136,3 +139,33 @@ def clock_periods(settings: Settings) -> ClockPeriods:
         member_enquiry_working_days=settings.clock_member_enquiry_working_days,
         service_targets=dict(settings.service_targets),
         due_soon_working_days=settings.clock_due_soon_working_days)
+
+
+def ingest_probe(settings: Settings, engine: Engine) -> KafkaIngestProbe:
+    """What the dashboard asks the stream: the router's lag from its committed offsets, the ticket
+    stage's from the offsets it stores with its work, the dead letters and their replay (each
+    replay logged on the ``frontdoor.audit`` logger as one JSON line)."""
+    import json
+    import logging
+
+    from sqlalchemy import select
+
+    from ingest.health import KafkaIngestProbe, StageInput
+    from router.runner import GROUP_ID
+    from schemas.topics import INBOUND
+    from tickets.consumer import StageTopics
+    from tickets.models import ConsumerOffset
+
+    taxonomy = load_taxonomy(settings.taxonomy)
+
+    def stored() -> dict[tuple[str, int], int]:
+        with engine.connect() as conn:
+            rows = conn.execute(select(ConsumerOffset.topic, ConsumerOffset.partition, ConsumerOffset.offset)
+                                .where(ConsumerOffset.group_id == "frontdoor-tickets")).all()
+        return {(str(t), int(p)): int(o) for t, p, o in rows}
+
+    audit = logging.getLogger("frontdoor.audit")
+    return KafkaIngestProbe(bootstrap(settings), {
+        "route": StageInput(GROUP_ID, [INBOUND]),
+        "tickets": StageInput("frontdoor-tickets", StageTopics(taxonomy.ids).inputs, stored),
+    }, audit=lambda entry: audit.info(json.dumps(entry)))

@@ -7,13 +7,20 @@ from __future__ import annotations
 import csv
 import io
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 from sqlalchemy import select
 
+from ingest.admin import ensure_topics
+from ingest.bus import DeadLetterWriter, KafkaProducerClient, Record, read_topic
+from ingest.health import KafkaIngestProbe, StageInput
+from schemas.topics import TopicSpec
+from tests.conftest import KafkaHandle
 from tests.tickets import factory
 from tests.web.console_support import (
     PASSWORD,
@@ -149,3 +156,46 @@ def test_ingest_health_counts_messages_per_channel_per_hour_and_the_relay_backlo
         report = ops.get("/console/report?month=2026-11")
         assert report.status_code == 200 and "Enquiries report: November 2026" in report.text
         assert table(report.text, "report-channels")[-1] == ["All enquiries", "0", "0"]
+
+
+@pytest.mark.kafka
+def test_dead_letters_show_their_record_and_ops_replay_one_audited(
+        console_server: ConsoleFactory, kafka: KafkaHandle) -> None:
+    origin, dlq = f"test.origin.{uuid.uuid4().hex[:8]}", f"test.dlq.{uuid.uuid4().hex[:8]}"
+    ensure_topics(kafka.bootstrap, [TopicSpec(origin, 2, "test"), TopicSpec(dlq, 1, "test")])
+    producer = KafkaProducerClient(kafka.bootstrap)
+    for n in range(3):
+        producer.send(origin, f'{{"n": {n}}}'.encode(), b"k")
+    DeadLetterWriter(producer, dlq).send(
+        Record(origin, 1, 7, b"resident-key", b'{"not": "an inbound message"'), "bad_json",
+        "Expecting ',' delimiter", "PoisonMessageError", "router")
+    audited: list[dict[str, str]] = []
+    probe = KafkaIngestProbe(kafka.bootstrap, {"route": StageInput("test-router-group", [origin])},
+                             dlq_topic=dlq, producer=producer, audit=audited.append)
+    server = console_server()
+    server.app.state.ingest_probe = probe
+    try:
+        with signed_in(server, SUPERVISOR) as supervisor:
+            page = supervisor.get("/console/dashboard/ingest").text
+            assert table(page, "consumer-lag-table")[1:] == [["route", "3"]]
+            assert table(page, "dead-letter-reasons-table")[1:] == [["bad_json", "1"]]
+            assert "{&#34;not&#34;: &#34;an inbound message&#34;" in page and f"From {origin}/1/7" in page
+            assert "Replay to" not in page  # a supervisor sees dead letters; only ops replay them
+            assert supervisor.post("/console/dashboard/ingest/dead-letters/0/0/replay",
+                                   data={"csrf_token": "x"}).status_code == 403
+        with signed_in(server, OPS) as ops:
+            ingest = ops.get("/console/dashboard/ingest")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', ingest.text.split('id="dead-letters"')[1])
+            assert token is not None
+            replayed = ops.post("/console/dashboard/ingest/dead-letters/0/0/replay",
+                                data={"csrf_token": token.group(1)})
+            assert replayed.status_code == 303
+            assert "sent back to its topic" in ops.get(replayed.headers["location"]).text
+            # the web process exports what the dashboard read: 3, and the replayed record makes 4
+            assert 'frontdoor_stage_consumer_lag{stage="route"} 4.0' in ops.get("/metrics/").text
+        [back] = [r for r in read_topic(kafka.bootstrap, origin, expect=4) if r.key == b"resident-key"]
+        assert back.value == b'{"not": "an inbound message"'
+        assert back.headers["x-replayed-by"] == OPS.encode() and "x-error-reason" not in back.headers
+        assert audited and audited[0]["by"] == OPS and audited[0]["to"] == origin
+    finally:
+        producer.close()

@@ -39,18 +39,25 @@ PERIODS = (7, 30, 90, 365)
 DEFAULT_DAYS = 90
 
 
-@dataclass(frozen=True)
-class DeadLetter:
+class DeadLetter(Protocol):
     """One record on ``frontdoor.dlq``, as the dashboard shows it."""
 
-    partition: int
-    offset: int
-    reason: str
-    stage: str
-    detail: str
-    origin: str  # topic/partition/offset it came from
-    at: datetime | None
-    preview: str  # the record's first bytes, as text
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def stage(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+    @property
+    def origin(self) -> str: ...  # topic/partition/offset it came from
+    @property
+    def at(self) -> datetime | None: ...
+    @property
+    def preview(self) -> str: ...  # the record's first bytes, as text
 
 
 class IngestProbe(Protocol):
@@ -58,7 +65,7 @@ class IngestProbe(Protocol):
 
     def lag(self) -> dict[str, int]: ...  # stage (consumer group) -> records not yet consumed
 
-    def dead_letters(self, limit: int) -> list[DeadLetter]: ...
+    def dead_letters(self, limit: int) -> Sequence[DeadLetter]: ...
 
     def replay(self, partition: int, offset: int, actor: str) -> str: ...  # where it was sent
 
@@ -293,7 +300,11 @@ async def replay(request: Request, partition: int, offset: int, who: SignedIn = 
     probe: IngestProbe | None = getattr(request.app.state, "ingest_probe", None)
     if probe is None:
         raise ForbiddenError()
-    target = await run_in_threadpool(probe.replay, partition, offset, who.account.email)
+    try:
+        target = await run_in_threadpool(probe.replay, partition, offset, who.account.email)
+    except LookupError as exc:
+        return templates.TemplateResponse(request, "console/error.html", {
+            "title": "That dead letter cannot be replayed", "text": str(exc), "who": who}, status_code=404)
     log.info("dead letter %d/%d replayed to %s by %s", partition, offset, target, who.account.email)
     return RedirectResponse(f"/console/dashboard/ingest?replayed={partition}:{offset}#dead-letters",
                             status_code=303)
