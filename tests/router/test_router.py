@@ -178,3 +178,40 @@ def _wait_for_events(kafka: KafkaHandle, topics: RouterTopics, count: int) -> li
         if sum(e.kind == "routed" for e in events) >= count or time.monotonic() > deadline:
             return events
         time.sleep(0.3)
+
+
+def test_a_routed_record_kafka_refuses_is_dead_lettered_and_the_partition_keeps_flowing(
+    kafka: KafkaHandle, tmp_path: Path
+) -> None:
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    topics = RouterTopics.prefixed(_prefix())
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    try:  # the waste topic takes records up to 4 kB: a long enquiry's routed record is over it
+        admin.create_topics([NewTopic(topics.department("waste"), 3, 1,
+                                      topic_configs={"max.message.bytes": "4000"})])
+    finally:
+        admin.close()
+    refused = {"reason": "refused_by_kafka"}
+    before = REGISTRY.get_sample_value("frontdoor_router_dead_letters_total", refused) or 0
+    process = RouterProcess(kafka.bootstrap, ModelSource(lambda: "kw-1", lambda v: KeywordClassifier(v)),
+                            RoutingPolicy(), DEPARTMENTS, topics=topics, reload_interval_s=0)
+    huge = InboundMessage(channel=Channel.SMS, sender=Party(phone="+447700900001"),
+                          body_text="Bin not emptied. " * 400, dedupe_key="sms:SMhuge")
+    small = InboundMessage(channel=Channel.SMS, sender=Party(phone="+447700900001"),
+                           body_text="Bin not emptied again", dedupe_key="sms:SMsmall")
+    raw = KafkaProducerClient(kafka.bootstrap)
+    for message in (huge, small):
+        raw.send(topics.inbound, message.model_dump_json().encode(), key=b"same-resident")  # one partition
+    raw.close()
+    stats = process.run(idle_timeout_s=6)
+    assert (stats.processed, stats.dead_lettered) == (1, 1)
+    (dead,) = read_topic(kafka.bootstrap, topics.dlq, expect=1, timeout_s=10,
+                         isolation_level="read_committed")
+    assert dead.headers["x-error-reason"] == b"refused_by_kafka"
+    assert InboundMessage.model_validate_json(dead.value or b"").id == huge.id  # replayable as it came in
+    routed = read_topic(kafka.bootstrap, topics.department("waste"), expect=1, timeout_s=10,
+                        isolation_level="read_committed")
+    assert [RoutedMessage.model_validate_json(r.value or b"").message.id for r in routed] == [small.id]
+    assert REGISTRY.get_sample_value("frontdoor_router_dead_letters_total", refused) == before + 1
