@@ -107,3 +107,49 @@ def fit_idf(model: Model[Any, Any], docs: Iterable[Doc]) -> None:
         np.add.at(frequency, np.unique(keys % size), 1.0)
         n += 1
     features.set_param("idf", cast(Any, (np.log((1.0 + n) / (1.0 + frequency)) + 1.0).astype("float32")))
+
+
+def _murmur32(keys: np.ndarray, seed: int) -> np.ndarray:
+    """thinc's ``MurmurHash3_x86_32_uint64`` over an array of keys: the rows ``SparseLinear``
+    reads each feature's weights from (two hashes per key)."""
+    with np.errstate(over="ignore"):
+        c1, c2 = np.uint32(0xCC9E2D51), np.uint32(0x1B873593)
+        h1 = np.full(keys.shape, seed, dtype=np.uint32)
+        for k1 in ((keys & np.uint64(0xFFFFFFFF)).astype(np.uint32),
+                   (keys >> np.uint64(32)).astype(np.uint32)):
+            k1 = k1 * c1
+            k1 = (k1 << np.uint32(15)) | (k1 >> np.uint32(17))
+            k1 = k1 * c2
+            h1 = h1 ^ k1
+            h1 = (h1 << np.uint32(13)) | (h1 >> np.uint32(19))
+            h1 = h1 * np.uint32(5) + np.uint32(0xE6546B64)
+        h1 = h1 ^ np.uint32(8)
+        h1 = h1 ^ (h1 >> np.uint32(16))
+        h1 = h1 * np.uint32(0x85EBCA6B)
+        h1 = h1 ^ (h1 >> np.uint32(13))
+        h1 = h1 * np.uint32(0xC2B2AE35)
+        h1 = h1 ^ (h1 >> np.uint32(16))
+    return h1
+
+
+def feature_matrix(model: Model[Any, Any], docs: list[Doc]) -> Any:
+    """The documents as the sparse rows the textcat's linear layer multiplies: a SciPy CSR matrix
+    with one column per weight row, so any linear learner fitted on it can be written back into
+    the layer (``set_linear_weights``) and the pipeline scores exactly as that learner does."""
+    from scipy.sparse import csr_matrix
+
+    keys, values, lengths = model.get_ref(FEATURES).predict(docs)
+    length = model.get_ref("output_layer").get_dim("length")
+    rows = np.repeat(np.arange(len(lengths)), lengths)
+    columns = np.concatenate([_murmur32(keys, 0) % length, _murmur32(keys, 1) % length]).astype(np.int64)
+    matrix = csr_matrix((np.concatenate([values, values]), (np.concatenate([rows, rows]), columns)),
+                        shape=(len(lengths), length), dtype=np.float64)
+    matrix.sum_duplicates()
+    return matrix
+
+
+def set_linear_weights(model: Model[Any, Any], coef: np.ndarray, intercept: np.ndarray) -> None:
+    """Write a linear learner's weights (classes × columns of ``feature_matrix``) into the layer."""
+    layer = model.get_ref("output_layer")
+    layer.set_param("W", cast(Any, np.ascontiguousarray(coef, dtype="float32").reshape(-1)))
+    layer.set_param("b", cast(Any, np.asarray(intercept, dtype="float32")))

@@ -104,3 +104,43 @@ def routed_report(truth: Sequence[str], predicted: Sequence[str], confidence: Se
     per_class = {label: figures([i for i, t in enumerate(truth) if t == label])
                  for label in sorted(set(truth))}
     return {**overall, "per_class": per_class}
+
+
+MIN_ROWS_FOR_OWN_THRESHOLD = 15
+MAX_THRESHOLD = 0.99
+
+
+def choose_thresholds(probs: np.ndarray, gold: np.ndarray, labels: Sequence[str],
+                      target: float) -> dict[str, float]:
+    """Per-label confidence thresholds under which an enquiry goes to a person, chosen on held-out
+    predictions so that what is routed is right ``target`` of the time: the lowest common
+    threshold that reaches it, raised for a label whose own routed predictions (at least 15 of
+    them) fall short. Lower thresholds route more; these are the lowest that keep the promise."""
+    confidence = probs.max(axis=1)
+    predicted = probs.argmax(axis=1)
+    right = predicted == gold
+
+    def lowest(mask: np.ndarray) -> float:
+        """The lowest threshold at which the rows in ``mask`` above it are ``target`` right."""
+        order = np.argsort(-confidence[mask])
+        conf, ok = confidence[mask][order], right[mask][order]
+        if len(conf) == 0:
+            return 0.0
+        running = np.cumsum(ok) / np.arange(1, len(ok) + 1)
+        # the longest prefix (most confident first) that is still right enough, at a confidence
+        # boundary so that ties are not split
+        good = [i for i in range(len(conf))
+                if running[i] >= target and (i + 1 == len(conf) or conf[i + 1] < conf[i])]
+        if not good:
+            return MAX_THRESHOLD
+        return float(conf[max(good)])
+
+    common = min(lowest(np.ones_like(right, dtype=bool)), MAX_THRESHOLD)
+    thresholds = {}
+    for k, label in enumerate(labels):
+        own = (predicted == k) & (confidence >= common)
+        value = common
+        if own.sum() >= MIN_ROWS_FOR_OWN_THRESHOLD and right[own].mean() < target:
+            value = max(common, min(lowest(predicted == k), MAX_THRESHOLD))
+        thresholds[label] = round(value, 4)
+    return thresholds

@@ -15,7 +15,16 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from classifiers.baseline import predict_baseline, train_baseline
-from classifiers.dataset import Example, Split, data_files, data_sha256, load_examples, split
+from classifiers.dataset import (
+    Example,
+    Split,
+    data_files,
+    data_sha256,
+    load_examples,
+    read_rows,
+    split,
+    stable_key,
+)
 from classifiers.metrics import (
     binary_report,
     classification_report,
@@ -26,7 +35,7 @@ from classifiers.registry import ModelRegistry, load_classifier
 from classifiers.rules import RuleSet, load_rules
 from classifiers.spacy_classifier import SpacyClassifier
 from classifiers.taxonomy import Taxonomy, load_taxonomy
-from classifiers.text import model_text
+from classifiers.text import model_text, prepare
 from classifiers.training import (
     ARCHITECTURES,
     FLAG,
@@ -49,11 +58,16 @@ SHIPPED_HOLDOUT = Path(__file__).parent / "data" / "holdout"
 SHIPPED_HOLDOUT2 = Path(__file__).parent / "data" / "holdout2"
 
 
-def train_model(data: Path, text_col: str, label_col: str, *, out: Path | None, registry: ModelRegistry,
-                config: TrainConfig, taxonomy: Taxonomy | None = None, holdout: Path | None = None,
-                subject_col: str | None = None, activate: bool | None = True,
-                progress: Progress | None = None) -> dict[str, Any]:
+def train_model(data: Path | None, text_col: str, label_col: str, *, out: Path | None,
+                registry: ModelRegistry, config: TrainConfig, taxonomy: Taxonomy | None = None,
+                holdout: Path | None = None, subject_col: str | None = None, activate: bool | None = True,
+                progress: Progress | None = None, base: Path | None = None,
+                corrections: Path | None = None) -> dict[str, Any]:
     """Train on ``data``, write the model to ``out`` (or the registry), register it; the card.
+
+    ``base`` (the shipped corpus, for ``--base shipped``) is trained on too, with ``data`` and
+    ``corrections`` (agents' moves of tickets: ``text``, ``from_department``, ``to_department``)
+    weighted up against it (``with_weight``), so a council's few hundred examples move the model.
 
     ``activate=None`` makes it current only when it is safe to route with: it knows every
     department of the taxonomy and the data left a test part to score it on. Running routers
@@ -62,7 +76,17 @@ def train_model(data: Path, text_col: str, label_col: str, *, out: Path | None, 
     if out is not None:
         check_out(out)
     taxonomy = taxonomy or load_taxonomy()
-    examples = load_examples(data, text_col, label_col, subject_col=subject_col)
+    if data is None and corrections is None:
+        raise OperatorError("nothing to train on: give --data, --from-corrections, or both")
+    examples = load_examples(data, text_col, label_col, subject_col=subject_col) if data is not None else []
+    if corrections is not None:
+        examples += load_corrections(corrections)
+    sources = [p for p in (base, data, corrections) if p is not None]
+    if base is not None:
+        base_rows = load_examples(base, "text", "department")
+        say(f"base corpus {base}: {len(base_rows)} examples; the {len(examples)} given count "
+            f"{with_weight(examples, len(base_rows))[0].weight if examples else 1:.1f} times each")
+        examples = [*base_rows, *with_weight(examples, len(base_rows))]
     held_all = (load_examples(holdout, text_col, label_col, subject_col=subject_col)
                 if holdout is not None else [])
     unknown = sorted({e.label for e in examples} - set(taxonomy.ids))
@@ -70,8 +94,8 @@ def train_model(data: Path, text_col: str, label_col: str, *, out: Path | None, 
         raise OperatorError(f"labels not in the taxonomy ({taxonomy.source}): {', '.join(unknown[:5])}; "
                             "add them to the taxonomy or fix the label column")
     if len({e.label for e in examples}) < 2:
-        raise OperatorError(f"{data}: needs at least two different labels in {label_col!r} to train")
-    parts = split(examples)
+        raise OperatorError(f"{sources[-1]}: needs at least two different labels in {label_col!r} to train")
+    parts = split(examples, by_source=True)
     say(f"{len(examples)} examples, {len({e.label for e in examples})} departments: "
         f"train {len(parts.train)}, dev {len(parts.dev)}, test {len(parts.test)}")
     pipelines = train(parts, config, say)
@@ -85,14 +109,14 @@ def train_model(data: Path, text_col: str, label_col: str, *, out: Path | None, 
             extra["holdout"] = score(pipelines.department, pipelines.labels, held, pipelines.temperature)
             extra["holdout_rules"] = rule_figures(pipelines, held, rules)
             say(f"holdout accuracy {extra['holdout']['accuracy']}, macro-F1 {extra['holdout']['macro_f1']}")
-    digest = data_sha256(data_files(data))
+    digest = data_sha256(f for p in sources for f in data_files(p))
     fingerprint = hashlib.sha256(
         json.dumps([digest, ARCHITECTURES[config.architecture], dataclasses.asdict(config), taxonomy.sha256,
                     text_col, label_col], sort_keys=True).encode()
     ).hexdigest()[:8]
     version = f"{datetime.now(UTC):%Y%m%d}-{fingerprint}"
     card = model_card(version=version, pipelines=pipelines, config=config, data_sha256=digest,
-                      data_source=data.name,
+                      data_source=" + ".join(p.name for p in sources),
                       counts={"train": len(parts.train), "dev": len(parts.dev), "test": len(parts.test)},
                       taxonomy_version=taxonomy.version, extra_metrics=extra)
     card["rules_version"] = rules.version
@@ -110,6 +134,29 @@ def train_model(data: Path, text_col: str, label_col: str, *, out: Path | None, 
     registry.register(target, activate=activate)
     say(f"model {version} written to {target}" + (" and made current" if activate else ""))
     return card
+
+
+CORRECTION_COLUMNS = ("text", "from_department", "to_department")
+
+
+def load_corrections(path: Path) -> list[Example]:
+    """Agents' corrections (a CSV with ``text``, ``from_department``, ``to_department``, as the
+    tickets stage exports them) as labelled examples: the text belongs where the agent moved it.
+    A row whose department did not change teaches nothing and is skipped."""
+    rows = read_rows(path)
+    missing = [c for c in CORRECTION_COLUMNS if not any(c in row for row in rows)]
+    if missing:
+        raise OperatorError(f"{path} is not a corrections export: no column {', '.join(map(repr, missing))} "
+                            f"(needs {', '.join(CORRECTION_COLUMNS)})")
+    examples = []
+    for row in rows:
+        text, moved_to = row.get("text"), str(row.get("to_department") or "").strip()
+        moved = moved_to and moved_to != str(row.get("from_department") or "").strip()
+        if isinstance(text, str) and text.strip() and moved:
+            examples.append(Example(text=prepare(None, text), label=moved_to, source="corrections"))
+    if not examples:
+        raise OperatorError(f"{path}: no correction moves a text to another department")
+    return examples
 
 
 def check_out(out: Path) -> Path:
@@ -183,34 +230,121 @@ def evaluate_model(data: Path, text_col: str, label_col: str, model: Path | None
     return result
 
 
+CURVE_SIZES = (0, 100, 300, 1000)
+# the learning curve's stand-in for a council's history: corpus wave 7 (street problems in
+# residents' registers), its held-back part whole problems the added part never shows
+CURVE_DATA = tuple(sorted(SHIPPED_CORPUS.glob("*-wave7.jsonl")))
+
+
 def bench_classify(data: Path = SHIPPED_CORPUS, holdouts: dict[str, Path] | None = None,
-                   config: TrainConfig | None = None, progress: Progress | None = None) -> dict[str, Any]:
-    """spaCy model vs TF-IDF + logistic regression on the same split, same run, one thread each,
-    scored on the test part and on every never-trained set in ``holdouts`` (name → path)."""
+                   config: TrainConfig | None = None, progress: Progress | None = None, *,
+                   public: Path | str | None = None,
+                   curve: tuple[Path, Sequence[Path]] | None = None) -> dict[str, Any]:
+    """spaCy model vs TF-IDF + logistic regression trained on the same rows, same run, one thread
+    each, scored on the test part and on every never-trained set in ``holdouts`` (name → path).
+
+    ``public``: a second labelled set (another domain, its own labels) compared the same way, or
+    a string saying why it was skipped. ``curve``: (base corpus, a labelled set in another
+    register) for the learning curve: accuracy on a held-back part of the second after adding
+    0, 100, 300 and 1,000 of its other examples to the first."""
     config = dataclasses.replace(config or TrainConfig(), train_types=False)  # departments only
+    parts = _bench_split(data)
+    held = {name: load_examples(path, "text", "department")
+            for name, path in (holdouts or {}).items() if path.exists()}
+    say = progress or (lambda _msg: None)
+    with threadpool_limits(1):
+        result: dict[str, Any] = {
+            "n_train": len(parts.train), "n_dev": len(parts.dev), "n_test": len(parts.test),
+            **{f"n_{name}": len(rows) for name, rows in held.items()},
+            **_compare(parts, held, config, progress, speed=True),
+        }
+        if isinstance(public, str):
+            result["public"] = {"skipped": public}
+        elif public is not None:
+            say(f"second set: {public}")
+            public_parts = _bench_split(public)
+            result["public"] = {"name": public.stem, "n_train": len(public_parts.train),
+                                "n_dev": len(public_parts.dev), "n_test": len(public_parts.test),
+                                **_compare(public_parts, {}, config, progress, speed=False)}
+        if curve is not None:
+            result["learning_curve"] = learning_curve(*curve, config=config, progress=progress)
+    return result
+
+
+def _bench_split(data: Path) -> Split:
     examples = load_examples(data, "text", "department")
-    parts = split(examples)
+    parts = split(examples, by_source=True)
     departments = {e.label for e in parts.train}
     if len(departments) < 2 or not (parts.dev and parts.test):
         raise OperatorError(
             f"{data}: too little to bench ({len(departments)} department(s), {len(examples)} rows): needs "
             "at least two departments and one with 6 or more different texts, so train, dev and test all "
             "get some")
-    held = {name: load_examples(path, "text", "department")
-            for name, path in (holdouts or {}).items() if path.exists()}
-    with threadpool_limits(1):
-        spacy_side = _bench_spacy(parts, held, config, progress)
-        base_side = _bench_baseline(parts, held)
-    return {
-        "n_train": len(parts.train), "n_dev": len(parts.dev), "n_test": len(parts.test),
-        **{f"n_{name}": len(rows) for name, rows in held.items()},
-        "spacy": spacy_side, "baseline": base_side,
-        "accuracy_gain": round(spacy_side["accuracy"] - base_side["accuracy"], 4),
-    }
+    return parts
+
+
+def _compare(parts: Split, held: dict[str, list[Example]], config: TrainConfig, progress: Progress | None,
+             speed: bool) -> dict[str, Any]:
+    spacy_side = _bench_spacy(parts, held, config, progress, speed)
+    base_side = _bench_baseline(parts, held)
+    return {"spacy": spacy_side, "baseline": base_side,
+            "accuracy_gain": round(spacy_side["accuracy"] - base_side["accuracy"], 4),
+            "macro_f1_gain": round(spacy_side["macro_f1"] - base_side["macro_f1"], 4)}
+
+
+def learning_curve(base: Path, council: Sequence[Path], *, config: TrainConfig | None = None,
+                   sizes: Sequence[int] = CURVE_SIZES, held_back: float = 0.25,
+                   progress: Progress | None = None) -> dict[str, Any]:
+    """How fast a council's own examples move the model: ``held_back`` of ``council`` (whole
+    sources when it has several, so the held-back part is not near-copies of what was added) is
+    kept for scoring; the base corpus (less anything from ``council``) is trained alone, then
+    with the first 100, 300, 1,000 of the rest added, weighted as ``frontdoor train --base``
+    weighs them."""
+    config = dataclasses.replace(config or TrainConfig(), train_types=False)
+    say = progress or (lambda _msg: None)
+    own = [e for path in council for e in load_examples(path, "text", "department")]
+    own_texts = {e.text for e in own}
+    base_rows = [e for e in load_examples(base, "text", "department") if e.text not in own_texts]
+    ordered = sorted(own, key=lambda e: stable_key(e.text))
+    sources = sorted({e.source for e in ordered}, key=stable_key)
+    if len(sources) >= 4:
+        back_sources = set(sources[:max(1, round(len(sources) * held_back))])
+        back = [e for e in ordered if e.source in back_sources]
+        pool = [e for e in ordered if e.source not in back_sources]
+    else:
+        cut = round(len(ordered) * held_back)
+        back, pool = ordered[:cut], ordered[cut:]
+    points = []
+    for size in sizes:
+        if size > len(pool):
+            break
+        added = with_weight(pool[:size], len(base_rows))
+        parts = split([*base_rows, *added], by_source=True)
+        say(f"learning curve: {size} of the council's examples added")
+        pipelines = train(parts, config, progress)
+        known = [e for e in back if e.label in pipelines.labels]
+        report = score(pipelines.department, pipelines.labels, known, pipelines.temperature)
+        points.append({"added": size, "accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
+                       **_routed(pipelines, known, "")})
+    return {"base": base.name, "data": [path.name for path in council], "n_held_back": len(back),
+            "points": points}
+
+
+def with_weight(own: Sequence[Example], n_base: int) -> list[Example]:
+    """A council's own examples weighted against a base corpus of ``n_base``: each counts as up to
+    ten base examples (never less than one), so a few hundred already move the model while
+    thousands do not drown the base."""
+    if not own:
+        return []
+    weight = float(min(MAX_OWN_WEIGHT, max(1.0, n_base / (3.0 * len(own)))))
+    return [dataclasses.replace(e, weight=weight) for e in own]
+
+
+MAX_OWN_WEIGHT = 10.0
 
 
 def _bench_spacy(parts: Split, held: dict[str, list[Example]], config: TrainConfig,
-                 progress: Progress | None) -> dict[str, Any]:
+                 progress: Progress | None, speed: bool = True) -> dict[str, Any]:
     import tempfile
 
     started = time.perf_counter()
@@ -233,7 +367,7 @@ def _bench_spacy(parts: Split, held: dict[str, list[Example]], config: TrainConf
         card = model_card(version="bench", pipelines=pipelines, config=config, data_sha256="", data_source="",
                           counts={}, taxonomy_version="")
         model_dir = save(pipelines, Path(tmp) / "bench", card)
-        for explain in (False, True):
+        for explain in (False, True) if speed else ():
             classifier = SpacyClassifier(model_dir, explain=explain)
             started = time.perf_counter()
             for text in texts:
@@ -270,9 +404,11 @@ def _routed(pipelines: TrainedPipelines, examples: Sequence[Example], prefix: st
 
 
 def _bench_baseline(parts: Split, held: dict[str, list[Example]]) -> dict[str, Any]:
-    # the same training part as the spaCy model (it needs no dev part: no early stopping)
+    # the same rows the spaCy model learnt from: it chose its settings on dev, then refitted on
+    # train + dev, so the baseline gets train + dev too
     started = time.perf_counter()
-    model = train_baseline([e.text for e in parts.train], [e.label for e in parts.train])
+    rows = [*parts.train, *parts.dev]
+    model = train_baseline([e.text for e in rows], [e.label for e in rows])
     train_seconds = time.perf_counter() - started
     texts = [e.text for e in parts.test]
     started = time.perf_counter()

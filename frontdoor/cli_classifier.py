@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 _SURROGATES = re.compile("[\ud800-\udfff]")
 ACTIVATE_HELP = "Make it current (default: only if it knows every department and has a test score)."
 ARCH_HELP = "tfidf2c (default), tfidf1c, tfidf1, bow1, bow2, bow3, ensemble, cnn"
+BASE_HELP = "'shipped': also train on the shipped corpus, your rows weighted up (or a corpus directory)."
+ROUTED_HELP = "How often what is routed without a person must be right on dev (sets the thresholds)."
+PUBLIC_HELP = "Also compare on the SpamAssassin corpus (fetched once into the cache dir)."
+CURVE_HELP = "Also measure the learning curve (0, 100, 300, 1000 own examples added)."
+CORRECTIONS_HELP = "Agents' corrections CSV (text, from_department, to_department) to learn from."
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
@@ -26,10 +31,12 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
     @app.command("train")
     def train_cmd(
-        data: Annotated[Path, typer.Option("--data", help="CSV/JSONL file or directory.")],
+        data: Annotated[Path | None, typer.Option("--data", help="CSV/JSONL file or directory.")] = None,
         text_col: Annotated[str, typer.Option("--text-col", help="Text column.")] = "text",
         label_col: Annotated[str, typer.Option("--label-col", help="Department column.")] = "department",
         out: Annotated[Path | None, typer.Option("--out", help="Model dir to write.")] = None,
+        base: Annotated[str | None, typer.Option("--base", help=BASE_HELP)] = None,
+        corrections: Annotated[Path | None, typer.Option("--from-corrections", help=CORRECTIONS_HELP)] = None,
         subject_col: Annotated[str | None, typer.Option("--subject-col", help="Subject column.")] = None,
         holdout: Annotated[Path | None, typer.Option("--holdout", help="Data to score only.")] = None,
         arch: Annotated[str, typer.Option("--arch", help=ARCH_HELP)] = "",
@@ -37,19 +44,22 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             None),
         seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
         activate: Annotated[bool | None, typer.Option("--activate/--no-activate", help=ACTIVATE_HELP)] = None,
+        routed_accuracy: Annotated[float, typer.Option("--routed-accuracy", min=0.5, max=0.999,
+                                                       help=ROUTED_HELP)] = 0.95,
         as_json: Annotated[bool, typer.Option("--json", help="Print the model card as JSON.")] = False,
     ) -> None:
         """Train a routing model on labelled enquiries, register it and (by default) make it current."""
         from classifiers.registry import ModelRegistry
         from frontdoor.cli_core import configured_taxonomy
         from frontdoor.cli_core import model_root as default_root
-        config = _config(arch, epochs, seed)
+        config = dataclasses.replace(_config(arch, epochs, seed), routed_accuracy=routed_accuracy)
         from classifiers.workflows import train_model
 
         card = train_model(data, text_col, label_col, out=out, registry=ModelRegistry(default_root()),
                            config=config, taxonomy=configured_taxonomy(),
                            holdout=holdout, subject_col=subject_col, activate=activate,
-                           progress=lambda line: typer.echo(line, err=True))
+                           progress=lambda line: typer.echo(line, err=True), base=_base(base),
+                           corrections=corrections)
         if as_json:
             typer.echo(json.dumps(card))
         else:
@@ -198,20 +208,60 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     def bench_classify_cmd(
         data: Annotated[Path | None, typer.Option("--data", help="Corpus (default: shipped).")] = None,
         arch: Annotated[str, typer.Option("--arch", help="spaCy architecture to measure.")] = "",
+        public: Annotated[bool, typer.Option("--public/--no-public", help=PUBLIC_HELP)] = True,
+        curve: Annotated[bool, typer.Option("--curve/--no-curve", help=CURVE_HELP)] = True,
         as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     ) -> None:
-        """spaCy model vs TF-IDF + logistic regression: same split, same run, one thread."""
-        from classifiers.workflows import SHIPPED_CORPUS, SHIPPED_HOLDOUT, SHIPPED_HOLDOUT2, bench_classify
+        """spaCy model vs TF-IDF + logistic regression: same rows, same run, one thread; also on a
+        public labelled set, and the learning curve of a council's own examples."""
+        from classifiers.public_sets import PublicSetUnavailableError, spam_assassin
+        from classifiers.workflows import (
+            CURVE_DATA,
+            SHIPPED_CORPUS,
+            SHIPPED_HOLDOUT,
+            SHIPPED_HOLDOUT2,
+            bench_classify,
+        )
+        from frontdoor.settings import load_settings
 
+        echo = lambda line: typer.echo(line, err=True)  # noqa: E731
+        config = _config(arch, None, 0)
         holdouts = None if data else {"holdout": SHIPPED_HOLDOUT, "holdout2": SHIPPED_HOLDOUT2}
-        result = bench_classify(data or SHIPPED_CORPUS, holdouts, _config(arch, None, 0),
-                                progress=lambda line: typer.echo(line, err=True))
+        second: Path | str | None = None
+        if public:
+            try:
+                second = spam_assassin(load_settings().cache_dir, echo)
+            except PublicSetUnavailableError as exc:
+                second = f"second public set unavailable, skipped: {exc}"
+                echo(second)
+        result = bench_classify(data or SHIPPED_CORPUS, holdouts, config, progress=echo, public=second,
+                                curve=(SHIPPED_CORPUS, CURVE_DATA) if curve and not data else None)
         if as_json:
             typer.echo(json.dumps(result))
             return
         for side in ("spacy", "baseline"):
             typer.echo(f"{side}: " + ", ".join(f"{k} {v}" for k, v in result[side].items()))
-        typer.echo(f"accuracy gain over baseline: {result['accuracy_gain']}")
+        typer.echo(f"gain over baseline: accuracy {result['accuracy_gain']}, "
+                   f"macro-F1 {result['macro_f1_gain']}")
+        if "public" in result:
+            typer.echo(f"public set: {json.dumps(result['public'])}")
+        if "learning_curve" in result:
+            typer.echo(f"learning curve: {json.dumps(result['learning_curve'])}")
+
+
+def _base(value: str | None) -> Path | None:
+    """``--base shipped`` is the corpus shipped with the package; anything else a directory."""
+    from classifiers.workflows import SHIPPED_CORPUS
+    from schemas.errors import OperatorError
+
+    if value is None:
+        return None
+    if value == "shipped":
+        return SHIPPED_CORPUS
+    path = Path(value)
+    if not path.exists():
+        raise OperatorError(f"--base {value}: give 'shipped' or a directory of labelled data")
+    return path
 
 
 def _decodable(value: str) -> str:

@@ -1,0 +1,166 @@
+"""How the department model learns: fitted weights inside the spaCy layer, dev parts of whole
+sources, thresholds that keep routed enquiries right, and a council's own rows and corrections."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import spacy
+from spacy.training import Example as SpacyExample
+
+from classifiers.architectures import feature_matrix, fit_idf, set_linear_weights
+from classifiers.dataset import Example, split
+from classifiers.metrics import choose_thresholds, routed_report
+from classifiers.public_sets import PublicSetUnavailableError, mail_text, spam_assassin
+from classifiers.registry import ModelRegistry, load_classifier
+from classifiers.training import ARCHITECTURES
+from classifiers.workflows import bench_classify, learning_curve, train_model
+from schemas.errors import OperatorError
+from tests.classifiers.conftest import FAST, TINY, write_tiny_csv
+from tests.conftest import frontdoor
+
+
+def _jsonl(path: Path, rows: dict[str, list[str]], **extra: str) -> Path:
+    path.write_text("".join(json.dumps({"text": t, "department": d, **extra}) + "\n"
+                            for d, texts in rows.items() for t in texts))
+    return path
+
+
+def test_weights_fitted_outside_spacy_score_the_same_inside_it() -> None:
+    nlp = spacy.blank("en")
+    architecture = copy.deepcopy(ARCHITECTURES["tfidf2c"])
+    textcat = nlp.add_pipe("textcat", config={"model": architecture, "threshold": 0.0})
+    for label in ("a", "b", "c"):
+        textcat.add_label(label)  # type: ignore[attr-defined]
+    texts = ["the bin was not emptied", "pothole on the road", "parking ticket appeal", "bins bins bins"]
+    docs = [nlp.make_doc(t) for t in texts]
+    nlp.initialize(lambda: [SpacyExample.from_dict(docs[0], {"cats": {"a": 1.0, "b": 0.0, "c": 0.0}})])
+    fit_idf(textcat.model, docs)  # type: ignore[attr-defined]
+    matrix = feature_matrix(textcat.model, docs)  # type: ignore[attr-defined]
+    rng = np.random.default_rng(0)
+    coef, intercept = rng.normal(size=(3, matrix.shape[1])), rng.normal(size=3)
+    set_linear_weights(textcat.model, coef, intercept)  # type: ignore[attr-defined]
+    logits = matrix @ coef.T + intercept
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    got = np.array([[d.cats[label] for label in ("a", "b", "c")] for d in nlp.pipe(texts)])
+    assert np.abs(expected - got).max() < 1e-5
+
+
+def test_dev_is_whole_sources_and_test_stays_random_rows() -> None:
+    examples = [Example(text=f"{label} text {source} {i}", label=label, source=source)
+                for source in ("s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8")
+                for label in ("waste", "parking") for i in range(10)]
+    parts = split(examples, by_source=True)
+    dev_sources = {e.source for e in parts.dev}
+    assert dev_sources and not dev_sources & {e.source for e in parts.train}
+    assert {e.label for e in parts.dev} == {"waste", "parking"}
+    assert len(parts.test) == 2 * round(0.15 * 80)  # 15% of each label's rows
+    # one source only: random rows as before
+    single = split([Example(text=e.text, label=e.label) for e in examples], by_source=True)
+    assert len(single.dev) == 2 * round(0.10 * 80)
+
+
+def test_thresholds_keep_what_is_routed_right() -> None:
+    rng = np.random.default_rng(1)
+    n = 600
+    gold = rng.integers(0, 3, n)
+    confidence = rng.uniform(0.34, 1.0, n)
+    # right more often when confident: the shape calibration aims for
+    right = rng.uniform(0, 1, n) < confidence
+    predicted = np.where(right, gold, (gold + 1) % 3)
+    probs = np.full((n, 3), 0.0)
+    probs[np.arange(n), predicted] = confidence
+    probs[np.arange(n), (predicted + 1) % 3] = 1 - confidence
+    labels = ["a", "b", "c"]
+    thresholds = choose_thresholds(probs, gold, labels, 0.95)
+    names = [labels[i] for i in predicted]
+    report = routed_report([labels[i] for i in gold], names, list(confidence), [thresholds[p] for p in names])
+    assert report["routed_accuracy"] >= 0.95
+    assert 0.05 < report["routed_share"] < 0.6  # not everything, not nothing
+    looser = choose_thresholds(probs, gold, labels, 0.80)
+    assert all(looser[label] <= thresholds[label] for label in labels)
+
+
+def test_a_councils_own_rows_move_the_model_when_added_to_a_base(tmp_path: Path) -> None:
+    base = _jsonl(tmp_path / "base.jsonl", TINY)
+    # this council sends reports of cars on the verge to waste (its street-scene team): 12 rows
+    own_rows = {"waste": [f"car dumped on the verge number {i} for weeks" for i in range(12)],
+                "parking": [f"resident permit renewal please ref {i}" for i in range(12)]}
+    own = write_tiny_csv(tmp_path / "own.csv", own_rows)
+    registry = ModelRegistry(tmp_path / "registry", shipped=tmp_path / "none")
+    card = train_model(own, "message", "team", out=tmp_path / "model", registry=registry, config=FAST,
+                       base=base, activate=False)
+    assert "base.jsonl" in card["training_data"]["source"]
+    classifier = load_classifier(model_dir=tmp_path / "model")
+    assert classifier.classify_text("another car dumped on the verge for weeks").department == "waste"
+
+
+def test_train_from_agents_corrections(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    _jsonl(tmp_path / "base.jsonl", TINY)  # --base takes a directory of labelled data
+    corrections = tmp_path / "corrections.csv"
+    with corrections.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "from_department", "to_department"])
+        for i in range(10):
+            writer.writerow([f"shopping trolley left in the brook number {i}", "highways", "waste"])
+        writer.writerow(["unchanged row teaches nothing", "waste", "waste"])
+    done = frontdoor("train", "--base", str(tmp_path), "--from-corrections", str(corrections),
+                     "--out", str(tmp_path / "model"), "--no-activate", env=cli_env)
+    assert "count" in done.stderr and "times each" in done.stderr
+    classifier = load_classifier(model_dir=tmp_path / "model")
+    assert classifier.classify_text("a shopping trolley in the brook again").department == "waste"
+
+
+def test_corrections_need_their_columns(tmp_path: Path) -> None:
+    wrong = tmp_path / "export.csv"
+    wrong.write_text("text,department\nbins,waste\n")
+    registry = ModelRegistry(tmp_path / "registry", shipped=tmp_path / "none")
+    with pytest.raises(OperatorError, match="not a corrections export: no column 'from_department'"):
+        train_model(None, "text", "department", out=None, registry=registry, config=FAST, corrections=wrong)
+
+
+def test_learning_curve_scores_the_held_back_part_after_each_addition(tmp_path: Path) -> None:
+    base = _jsonl(tmp_path / "base.jsonl", TINY)
+    council_rows = {"waste": [f"trolley dumped in the brook by bridge {i}" for i in range(12)],
+                    "parking": [f"lorry parked in the bay on the close {i}" for i in range(12)]}
+    council = _jsonl(tmp_path / "council.jsonl", council_rows)
+    curve = learning_curve(base, [council], config=FAST, sizes=(0, 4, 12, 1000))
+    assert curve["n_held_back"] == 6
+    assert [p["added"] for p in curve["points"]] == [0, 4, 12]  # never more than there is
+    assert all(0.0 <= p["accuracy"] <= 1.0 and "routed_share" in p for p in curve["points"])
+    assert curve["points"][-1]["accuracy"] >= curve["points"][0]["accuracy"]
+
+
+def test_bench_compares_on_a_second_set_or_says_why_not(tmp_path: Path) -> None:
+    corpus = _jsonl(tmp_path / "corpus.jsonl", TINY)
+    second = _jsonl(tmp_path / "second.jsonl", {"spam": [f"win a prize now {i} click" for i in range(8)],
+                                                 "ham": [f"minutes of meeting {i}" for i in range(8)]})
+    result = bench_classify(corpus, None, FAST, public=second)
+    assert result["public"]["name"] == "second"
+    for key in ("accuracy_gain", "macro_f1_gain"):
+        assert key in result and key in result["public"]
+    skipped = bench_classify(corpus, None, FAST, public="no network")
+    assert skipped["public"] == {"skipped": "no network"}
+
+
+def test_public_set_unreachable_is_reported_not_raised_as_a_crash(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("classifiers.public_sets.SPAM_ASSASSIN_URL", "http://127.0.0.1:9/none.tgz")
+    with pytest.raises(PublicSetUnavailableError, match="cannot fetch"):
+        spam_assassin(tmp_path, timeout=2)
+    assert not (tmp_path / "public-sets" / "spam-assassin.jsonl").exists()
+
+
+def test_mail_text_keeps_subject_and_body_not_headers() -> None:
+    raw = ("Received: from relay.example.net by mx.example.org\nFrom: someone@example.net\n"
+           "Subject: Cheap meds\nContent-Type: text/html\n\n<html><body><p>Buy <b>now</b> &amp; save</p>"
+           "<script>track()</script></body></html>\n")
+    text = mail_text(raw)
+    assert text.startswith("Cheap meds") and "Buy now & save" in text
+    assert "relay" not in text and "track()" not in text
