@@ -56,6 +56,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from connectors.email_state import ImapStateStore
         from connectors.imap_poller import ImapConfigError, ImapPoller, load_imap_config
         from frontdoor import wiring
+        from frontdoor.metrics import serve_stage_metrics
 
         settings = load_settings()
         if settings.imap_config is None:
@@ -66,6 +67,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         except ImapConfigError as exc:
             raise OperatorError(str(exc)) from None
         address = wiring.connect(settings)
+        if not once:
+            serve_stage_metrics("imap")
         publisher = wiring.publisher(settings, address)
         state = ImapStateStore(settings.var_dir / "imap-state.sqlite")
         poller = ImapPoller(config, publisher, wiring.blob_store(settings), state)
@@ -92,6 +95,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         """Receive mail for FRONTDOOR_SMTP_DOMAINS; 250 only after Kafka's ack, 451 while it is away."""
         from connectors.smtp_server import SmtpHandler, SmtpServer, tls_context
         from frontdoor import wiring
+        from frontdoor.metrics import serve_stage_metrics
 
         settings = load_settings()
         try:
@@ -99,6 +103,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         except (ValueError, OSError) as exc:
             raise OperatorError(f"cannot offer STARTTLS: {exc}") from None
         address = wiring.connect(settings)
+        serve_stage_metrics("smtp")
         publisher = wiring.publisher(settings, address)
         handler = SmtpHandler(publisher, wiring.blob_store(settings), settings.smtp_domains,
                               settings.smtp_max_bytes)

@@ -76,6 +76,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     ) -> None:
         """The sender stage: publishes outbox rows to frontdoor.outbound and sends each once."""
         from frontdoor import wiring
+        from frontdoor.metrics import outbound_figures, serve_stage_metrics
         from ingest.bus import KafkaProducerClient
         from ingest.consumer import ConsumerLoop
         from ingest.intake_store import IntakeStore
@@ -96,6 +97,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         email, sms = build_senders(settings)
         opt_outs = IntakeStore.from_url(url)
         address = wiring.connect(settings)
+        serve_stage_metrics("outbound", collect=outbound_figures(engine))
         sender = OutboxSender(engine, templates, email=email, sms=sms, opted_out=opt_outs.is_opted_out,
                               lease_s=lease)
         relay = OutboxRelay(engine, KafkaProducerClient(address, client_id="frontdoor-outbound-relay"),

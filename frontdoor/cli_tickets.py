@@ -47,6 +47,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         from classifiers.taxonomy import load_taxonomy
         from frontdoor import wiring
+        from frontdoor.metrics import serve_stage_metrics, tickets_figures
         from tickets.consumer import StageTopics, run_stage
         from tickets.db import make_engine, require_current
 
@@ -55,6 +56,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         require_current(engine)  # a database behind the code: refuse, naming 'frontdoor db upgrade'
         taxonomy = load_taxonomy(settings.taxonomy)
         address = wiring.connect(settings)
+        serve_stage_metrics("tickets", collect=tickets_figures(engine, topic_prefix + group))
         stats = run_stage(engine, address, StageTopics(taxonomy.ids, topic_prefix),
                           wiring.ticket_writer(settings), group_id=topic_prefix + group,
                           max_poll_records=batch, idle_timeout_s=exit_when_idle or None)

@@ -142,8 +142,8 @@ def clock_periods(settings: Settings) -> ClockPeriods:
 
 
 def ingest_probe(settings: Settings, engine: Engine) -> KafkaIngestProbe:
-    """What the dashboard asks the stream: the router's lag from its committed offsets, the ticket
-    stage's from the offsets it stores with its work, the dead letters and their replay (each
+    """What the dashboard asks the stream: the router's and the sender's lag from their committed
+    offsets, the ticket stage's from the offsets it stores with its work, the dead letters and their replay (each
     replay logged on the ``frontdoor.audit`` logger as one JSON line)."""
     import json
     import logging
@@ -152,7 +152,7 @@ def ingest_probe(settings: Settings, engine: Engine) -> KafkaIngestProbe:
 
     from ingest.health import KafkaIngestProbe, StageInput
     from router.runner import GROUP_ID
-    from schemas.topics import INBOUND
+    from schemas.topics import INBOUND, OUTBOUND
     from tickets.consumer import StageTopics
     from tickets.models import ConsumerOffset
 
@@ -168,4 +168,5 @@ def ingest_probe(settings: Settings, engine: Engine) -> KafkaIngestProbe:
     return KafkaIngestProbe(bootstrap(settings), {
         "route": StageInput(GROUP_ID, [INBOUND]),
         "tickets": StageInput("frontdoor-tickets", StageTopics(taxonomy.ids).inputs, stored),
+        "outbound": StageInput("frontdoor-outbound", [OUTBOUND]),
     }, audit=lambda entry: audit.info(json.dumps(entry)))
