@@ -143,8 +143,8 @@ def clock_periods(settings: Settings) -> ClockPeriods:
 
 def ingest_probe(settings: Settings, engine: Engine) -> KafkaIngestProbe:
     """What the dashboard asks the stream: the router's and the sender's lag from their committed
-    offsets, the ticket stage's from the offsets it stores with its work, the dead letters and their replay (each
-    replay logged on the ``frontdoor.audit`` logger as one JSON line)."""
+    offsets, the ticket stage's from the offsets it stores with its work, the dead letters and
+    their replay (each replay logged on the ``frontdoor.audit`` logger as one JSON line)."""
     import json
     import logging
 
