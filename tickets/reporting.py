@@ -388,3 +388,10 @@ def as_json(value: Any) -> Any:
     if hasattr(value, "__dataclass_fields__"):
         return {name: as_json(getattr(value, name)) for name in value.__dataclass_fields__}
     return value
+
+
+def ticket_feedback(engine: Engine, ticket_id: int) -> Comment | None:
+    """The resident's rating of one ticket, for the ticket page (None: not rated)."""
+    with engine.connect() as conn:
+        found = _comments(conn, Feedback.ticket_id == ticket_id, 1, with_text_only=False)
+    return found[0] if found else None

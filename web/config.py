@@ -23,7 +23,7 @@ class WebConfig:
     form_rate_window_s: int = 3600
     api_rate_limit: int = 120
     api_rate_window_s: int = 60
-    track_rate_limit: int = 20  # /track look-ups that found nothing, per client address and window
+    track_rate_limit: int = 20  # /track look-ups (by link or typed) per client address and window
     track_rate_window_s: int = 900
     upload_max_bytes: int = 10 * 1024 * 1024
     upload_max_files: int = 5

@@ -133,6 +133,10 @@ def test_a_rating_counts_for_each_department_and_a_low_one_shows_its_comment(
         assert f'href="/console/tickets/{car}"' in page
         as_csv = supervisor.get("/console/dashboard/satisfaction/satisfaction.csv").text
         assert "Parking,2.0000,1,0,1,0,0,0" in as_csv
+        ticket = supervisor.get(f"/console/tickets/{car}").text  # the low rating stands out on the ticket
+        assert "The resident rated this 2 out of 5" in ticket and "Three weeks to tow it away." in ticket
+        assert "govuk-warning-text" in ticket.split('id="feedback"')[0][-200:]
+        assert "rated this 5 out of 5" in supervisor.get(f"/console/tickets/{damp}").text
 
 
 def test_ingest_health_counts_messages_per_channel_per_hour_and_the_relay_backlog(

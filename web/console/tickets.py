@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from schemas.inbound import BlobRef
-from tickets import casework
+from tickets import casework, reporting
 from tickets import queues as reads
 from tickets.accounts import Permission, SignedIn
 from tickets.outbox import OutboxPolicy
@@ -76,6 +76,7 @@ def _page(request: Request, who: SignedIn, console: ConsoleContext, detail: read
         "departments": departments, "statuses": STATUS_CHOICES, "today": today,
         "may_merge": who.account.may(Permission.MERGE), "may_work": who.account.may(Permission.WORK_TICKETS),
         "may_reassign": who.account.may(Permission.REASSIGN),
+        "feedback": reporting.ticket_feedback(console.engine, detail.id),  # a low rating stands out
     }, status_code=status)
     if show_images is not None:  # the agent asked: this view may load the message's https images
         response.headers["content-security-policy"] = (
