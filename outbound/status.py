@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 TWILIO_DELIVERED = frozenset({"delivered", "read"})
 TWILIO_FAILED = frozenset({"failed", "undelivered", "canceled"})
 _MESSAGE_ID = re.compile(rb"<[^<>\s@]+@[^<>\s]+>")
+_MESSAGE_ID_HEADER = re.compile(rb"^Message-ID:\s*(<[^<>\s@]+@[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
+_FINAL_RECIPIENT = re.compile(rb"^(?:Final|Original)-Recipient:\s*rfc822;\s*<?([^\s<>]+@[^\s<>]+)>?",
+                              re.IGNORECASE | re.MULTILINE)
 _DSN_STATUS = re.compile(rb"^Status:\s*([245])\.(\d{1,3})\.(\d{1,3})", re.IGNORECASE | re.MULTILINE)
 _DSN_DIAGNOSTIC = re.compile(rb"^Diagnostic-Code:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
 
@@ -53,19 +56,29 @@ def record_twilio_status(engine: Engine, message_sid: str, status: str,
 
 
 def bounced_message_ids(message: InboundMessage, raw: bytes | None) -> list[str]:
-    """The Message-IDs a bounce may be about: its threading headers, then every Message-ID in
-    the returned headers (the DSN's message/rfc822 or text/rfc822-headers part)."""
-    found: list[str] = []
+    """The Message-IDs a bounce may be about, most telling first: the returned mail's own
+    ``Message-ID:`` header (in the DSN's message/rfc822 or text/rfc822-headers part), the
+    bounce's In-Reply-To, then any other Message-ID it quotes (a References chain names our
+    earlier mails too, so those come last)."""
     thread = message.threading
-    for mid in (thread.in_reply_to, *thread.references):
-        if mid and mid not in found:
+    blobs = (raw or b"", message.body_text.encode("utf-8", "replace"))
+    headers = [m.group(1) for blob in blobs for m in _MESSAGE_ID_HEADER.finditer(blob)]
+    quoted = [m.group(0) for blob in blobs for m in _MESSAGE_ID.finditer(blob)]
+    found: list[str] = []
+    for mid in (*(h.decode("ascii", "replace") for h in headers), thread.in_reply_to,
+                *(q.decode("ascii", "replace") for q in quoted), *thread.references):
+        if mid and mid not in found and mid != thread.message_id:
             found.append(mid)
-    for blob in (raw or b"", message.body_text.encode("utf-8", "replace")):
-        for match in _MESSAGE_ID.finditer(blob):
-            mid = match.group(0).decode("ascii", "replace")
-            if mid not in found and mid != thread.message_id:
-                found.append(mid)
     return found
+
+
+def bounced_recipient(raw: bytes | None, body_text: str) -> str | None:
+    """The address the DSN says failed (``Final-Recipient: rfc822; …``), lower-cased."""
+    for blob in (raw or b"", body_text.encode("utf-8", "replace")):
+        match = _FINAL_RECIPIENT.search(blob)
+        if match:
+            return match.group(1).decode("utf-8", "replace").lower()
+    return None
 
 
 def dsn_is_permanent(raw: bytes | None, body_text: str) -> tuple[bool, str]:
@@ -95,6 +108,12 @@ def record_bounce(engine: Engine, message: InboundMessage, raw: bytes | None = N
             if not permanent:
                 log.info("outbox %d (%s): delivery delayed: %s", row.id, row.reference, reason)
                 return row
+            failed = bounced_recipient(raw, message.body_text)
+            if failed is not None and failed != row.recipient and failed in row.cc:
+                # only someone copied in bounced: the resident got it; stop copying that address
+                outbox.mark_undeliverable(conn, failed, row.channel, reason, row.id)
+                log.info("outbox %d (%s): copy to a participant bounced: %s", row.id, row.reference, reason)
+                return outbox.get(conn, row.id)
             outbox.advance(conn, row.id, OutboxStatus.FAILED, reason=reason)
             outbox.mark_undeliverable(conn, row.recipient, row.channel, reason, row.id)
             log.info("outbox %d (%s) bounced: %s", row.id, row.reference, reason)

@@ -22,7 +22,14 @@ from schemas.blobs import FilesystemBlobStore
 from schemas.inbound import Automation
 from tests.outbound.conftest import COUNCIL_NUMBER, POLICY, email_in, new_ticket, sms_in
 from tickets import outbox
-from tickets.outbox import OutboxChannel, OutboxStatus, ReplyTarget, queue_acknowledgement, queue_reply
+from tickets.outbox import (
+    OutboxChannel,
+    OutboxStatus,
+    ReplyTarget,
+    Thread,
+    queue_acknowledgement,
+    queue_reply,
+)
 
 ACCOUNT = "AC" + "1" * 32
 CALLBACK = "https://contact.council.example.gov.uk/webhooks/twilio/status"
@@ -157,7 +164,8 @@ def test_notify_refusing_a_message_fails_it(engine: Engine, api: RecordingApi) -
     assert OutboxSender(engine, TemplateSet(), email=notify, sms=notify).send(row.id) is OutboxStatus.FAILED
 
 
-def bounce_for(message_id: str, status: str = "5.1.1") -> bytes:
+def bounce_for(message_id: str, status: str = "5.1.1", *, recipient: str = "gone@example.org",
+               references: str = "") -> bytes:
     """A delivery status notification as Postfix writes one (RFC 3464)."""
     return f"""From: Mail Delivery System <MAILER-DAEMON@mx.example.org>
 To: enquiries@council.example.gov.uk
@@ -177,7 +185,7 @@ Content-Type: message/delivery-status
 
 Reporting-MTA: dns; mx.example.org
 
-Final-Recipient: rfc822; gone@example.org
+Final-Recipient: rfc822; {recipient}
 Action: {"failed" if status.startswith("5") else "delayed"}
 Status: {status}
 Diagnostic-Code: smtp; 550 5.1.1 <gone@example.org>: User unknown
@@ -186,8 +194,9 @@ Diagnostic-Code: smtp; 550 5.1.1 <gone@example.org>: User unknown
 Content-Type: text/rfc822-headers
 
 From: enquiries@council.example.gov.uk
-To: gone@example.org
+To: {recipient}
 Subject: Your enquiry
+References: {references or "<resident-1@example.org>"}
 Message-ID: {message_id}
 
 --B1--
@@ -229,3 +238,32 @@ def test_a_delay_notice_is_not_a_failure(engine: Engine, tmp_path: Path) -> None
         kept = outbox.get(conn, row.id)
         assert outbox.undeliverable_addresses(conn, ["slow@example.org"]) == {}
     assert kept is not None and kept.status is OutboxStatus.SENT
+
+
+def test_a_bounce_names_the_mail_it_returns_not_the_earlier_ones_it_quotes(engine: Engine,
+                                                                          tmp_path: Path) -> None:
+    ticket = new_ticket(engine)
+    with engine.begin() as conn:
+        ack = queue_acknowledgement(conn, ticket, email_in(sender="gone@example.org"), secret="s",
+                                    policy=POLICY)
+        assert ack is not None and ack.message_id
+        reply = queue_reply(conn, ticket, "A. Officer", "Done.", "email", policy=POLICY,
+                            target=ReplyTarget("gone@example.org", cc=("copied@example.org",),
+                                               thread=Thread("<first@example.org>")))
+        for row in (ack, reply):
+            outbox.claim(conn, row.id, lease_s=60)
+            outbox.advance(conn, row.id, OutboxStatus.SENT)
+    assert reply.message_id
+    blobs = FilesystemBlobStore(tmp_path / "blobs")
+    copy_bounced = bounce_for(reply.message_id, recipient="copied@example.org", references=ack.message_id)
+    record_bounce(engine, parse_email(copy_bounced, blobs=blobs), copy_bounced)
+    with engine.connect() as conn:
+        # only the copy bounced: the resident got it
+        assert (outbox.get(conn, reply.id) or pytest.fail("row")).status is OutboxStatus.SENT
+        assert set(outbox.undeliverable_addresses(conn, ["copied@example.org", "gone@example.org"])) == {
+            "copied@example.org"}
+    raw = bounce_for(reply.message_id, references=ack.message_id)
+    failed = record_bounce(engine, parse_email(raw, blobs=blobs), raw)
+    assert failed is not None and failed.id == reply.id and failed.status is OutboxStatus.FAILED
+    with engine.connect() as conn:
+        assert (outbox.get(conn, ack.id) or pytest.fail("row")).status is OutboxStatus.SENT
