@@ -67,16 +67,18 @@ def test_frontdoor_outbound_refuses_to_start_with_a_broken_template(tmp_path: Pa
 
 
 def test_notify_without_its_key_or_template_ids_is_one_line_naming_them() -> None:
+    from pydantic import SecretStr
+
     from frontdoor.cli_outbound import build_senders
     from frontdoor.settings import Settings
 
     with pytest.raises(OperatorError) as refused:
-        build_senders(Settings(outbound_provider="notify", notify_api_key="k-1-2",
+        build_senders(Settings(outbound_provider="notify", notify_api_key=SecretStr("k-1-2"),
                                notify_ack_email_template="t1"))
     assert "FRONTDOOR_NOTIFY_ACK_SMS_TEMPLATE" in str(refused.value)
     assert "FRONTDOOR_NOTIFY_ACK_EMAIL_TEMPLATE" not in str(refused.value)
     with pytest.raises(OperatorError) as bad_key:
-        build_senders(Settings(outbound_provider="notify", notify_api_key="not-a-key",
+        build_senders(Settings(outbound_provider="notify", notify_api_key=SecretStr("not-a-key"),
                                notify_ack_email_template="a", notify_ack_sms_template="b",
                                notify_reply_email_template="c", notify_reply_sms_template="d"))
     assert "is not a Notify API key" in str(bad_key.value)
