@@ -120,17 +120,25 @@ def test_signing_in_rotates_the_session_and_signing_out_ends_it(console_server: 
         assert "httponly" in cookie and "samesite=lax" in cookie
 
 
-def test_sessions_end_after_the_idle_timeout(console_server: ConsoleFactory) -> None:
-    from datetime import timedelta
+def test_sessions_end_when_idle_and_after_the_absolute_limit(console_server: ConsoleFactory) -> None:
+    from datetime import UTC, datetime, timedelta
 
-    from tickets.accounts import SessionPolicy
-
-    server = console_server(sessions=SessionPolicy(idle=timedelta(seconds=1), absolute=timedelta(hours=1)))
+    server = console_server()  # 30 minutes idle, 12 hours absolute
     with server.client() as browser:
         server.sign_in(browser, AGENT)
-        assert browser.get("/console/queues/triage").status_code == 200
-        time.sleep(1.5)
-        assert browser.get("/console/queues/triage").status_code == 303
+        token = browser.cookies[SESSION_COOKIE]
+    now = datetime.now(UTC)
+    assert server.accounts.session(token, now=now + timedelta(minutes=29)) is not None  # used: touched
+    assert server.accounts.session(token, now=now + timedelta(minutes=29 + 31)) is None  # idle too long
+    with server.client() as browser:
+        server.sign_in(browser, AGENT)
+        token = browser.cookies[SESSION_COOKIE]
+        signed_in_at = at = datetime.now(UTC)
+        while at + timedelta(minutes=20) < signed_in_at + timedelta(hours=11, minutes=50):  # busy all day
+            at += timedelta(minutes=20)
+            assert server.accounts.session(token, now=at) is not None
+        assert server.accounts.session(token, now=signed_in_at + timedelta(hours=12, minutes=10)) is None
+        assert browser.get("/console/queues/triage").status_code == 303  # ended for good
 
 
 def test_state_changing_requests_without_the_csrf_token_are_refused(console_server: ConsoleFactory) -> None:
