@@ -57,7 +57,7 @@ cli_classifier.register(app, bench_app)
 cli_router.register(app, bench_app)
 cli_outbound.register(app, bench_app)
 cli_tickets.register(app, bench_app)
-cli_console.register(app)
+cli_console.register(app, bench_app)
 cli_report.register(app)
 
 

@@ -61,7 +61,7 @@ def _department_name(department: str) -> str:
     return department.replace("_", " ").capitalize()
 
 
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     users_app = typer.Typer(help="Console accounts: sign-in, role and departments.", no_args_is_help=True)
     app.add_typer(users_app, name="users")
 
@@ -127,6 +127,24 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"  skipped {line}", err=True)
         typer.echo(f"{len(report.sent)} enquiries sent; they reach the queues as the router and the "
                    "ticket stage take them (seconds)")
+
+    @bench_app.command("console")
+    def bench_console(
+        tickets: int = typer.Option(200_000, "--tickets", min=100, help="Tickets to seed (bulk inserts)."),
+        messages: int = typer.Option(1_000_000, "--messages", min=100, help="Messages to seed."),
+        requests: int = typer.Option(40, "--requests", min=20, help="Requests timed per page."),
+        postgres_url: str = typer.Option("", help="A PostgreSQL server for the bench database; default: a "
+                                         "throw-away cluster from Debian's packages."),
+        sqlite_only: bool = typer.Option(False, "--sqlite-only", help="Skip PostgreSQL."),
+        as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+    ) -> None:
+        """Server time (p50/p95) of the triage queue, a filtered and sorted department queue, a
+        ticket page with 50 messages and a search, on a bulk-seeded database (SQLite and PostgreSQL)."""
+        from frontdoor.output import print_figures
+        from web.console.bench import run_console_bench
+
+        print_figures(run_console_bench(tickets, messages, postgres_url=postgres_url or None,
+                                        requests=requests, postgres=not sqlite_only), as_json)
 
     @users_app.command("list")
     def list_users() -> None:
