@@ -131,6 +131,7 @@ def test_the_stage_sends_every_queued_acknowledgement_once(
         assert {outbox.get(conn, i).status for i in queued} == {OutboxStatus.SENT}  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_kill_9_mid_batch_then_restart_sends_each_once(
         engine: Engine, stage_for: Callable[[Engine, RecordingRelay], Stage]) -> None:
     """The relay is slow (0.3 s before each 250), so the kill lands mid-batch, most likely while a
@@ -155,6 +156,7 @@ def test_kill_9_mid_batch_then_restart_sends_each_once(
         assert {outbox.get(conn, i).status for i in queued} == {OutboxStatus.SENT}  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_broker_away_replies_wait_in_the_outbox_and_go_when_it_is_back(
         kafka: KafkaHandle, engine: Engine, plain_relay: RecordingRelay,
         stage_for: Callable[[Engine, RecordingRelay], Stage]) -> None:
