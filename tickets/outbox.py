@@ -432,7 +432,7 @@ def to_publish(conn: Connection, *, limit: int = 500, now: datetime | None = Non
     rows = conn.execute(select(outbox).where(or_(
         and_(outbox.c.published_at.is_(None), outbox.c.status == OutboxStatus.CREATED.value),
         and_(outbox.c.status == OutboxStatus.SENDING.value, outbox.c.lease_until < now,
-             outbox.c.published_at < outbox.c.lease_until),
+             or_(outbox.c.published_at.is_(None), outbox.c.published_at < outbox.c.lease_until)),
     )).order_by(outbox.c.id).limit(limit))
     return [_row(r) for r in rows]
 

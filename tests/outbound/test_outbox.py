@@ -152,3 +152,14 @@ def test_a_dead_senders_row_is_offered_again_after_its_lease(engine: Engine) -> 
         assert [r.id for r in outbox.to_publish(conn, now=later)] == [row.id]
         again = outbox.claim(conn, row.id, lease_s=30, now=later)
     assert again is not None and again.message_id == row.message_id and again.attempts == 2
+
+
+def test_a_row_claimed_before_its_publication_was_recorded_is_not_lost(engine: Engine) -> None:
+    """The relay died between Kafka's ack and marking the row published, and the sender that
+    claimed the row died too: once the lease runs out the row is offered again."""
+    ticket = new_ticket(engine)
+    with engine.begin() as conn:
+        row = queue_acknowledgement(conn, ticket, email_in(), secret="s", policy=POLICY)
+        assert row is not None and outbox.claim(conn, row.id, lease_s=30) is not None
+        later = outbox._now() + timedelta(seconds=31)
+        assert [r.id for r in outbox.to_publish(conn, now=later)] == [row.id]
