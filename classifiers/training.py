@@ -119,6 +119,7 @@ class TrainConfig:
     # settings and blend chosen on dev, then refitted on train + dev); "sgd": spaCy's own loop
     solver: str = "fit"
     routed_accuracy: float = 0.95  # thresholds are chosen so that dev's routed share is this right
+    refit: bool = True  # "fit": refit on train + dev once the settings are chosen
 
 
 @dataclass
@@ -148,7 +149,8 @@ def train(split_data: Split, config: TrainConfig, progress: Progress | None = No
         if config.solver == "fit" and _is_tfidf(architecture):
             weights = np.array([e.weight for e in split_data.train] +
                                [e.weight for e in split_data.dev if e.label in labels], dtype=float)
-            nlp, fitted, dev_probs = _fit_department(train_rows, dev_rows, labels, architecture, say, weights)
+            nlp, fitted, dev_probs = _fit_department(train_rows, dev_rows, labels, architecture, say, weights,
+                                                     refit=config.refit)
             epochs = 0
         else:
             nlp, epochs = _train_textcat(train_rows, dev_rows, labels, architecture, config, say,
@@ -210,7 +212,8 @@ BLEND_STEPS = 11
 
 def _fit_department(train_rows: list[tuple[str, str]], dev_rows: list[tuple[str, str]], labels: list[str],
                     architecture: dict[str, Any], say: Progress,
-                    weights: np.ndarray | None = None) -> tuple[Language, dict[str, Any], np.ndarray]:
+                    weights: np.ndarray | None = None,
+                    refit: bool = True) -> tuple[Language, dict[str, Any], np.ndarray]:
     """The department textcat's linear layer fitted, not trained by SGD: a multinomial logistic
     regression (class weighting chosen on dev when classes are uneven) and a one-vs-rest
     logistic regression on naive-Bayes-scaled features (NB-LR, strong on short texts), blended
@@ -238,7 +241,7 @@ def _fit_department(train_rows: list[tuple[str, str]], dev_rows: list[tuple[str,
         set_linear_weights(model, coef, intercept)
         return nlp, {"C": LINEAR_C[0], "class_weight": None, "blend": 1.0}, np.zeros((0, len(labels)))
     x_dev = feature_matrix(model, dev_docs)
-    best: tuple[float, float, str | None, np.ndarray] | None = None
+    best: tuple[float, float, str | None, np.ndarray, np.ndarray, np.ndarray] | None = None
     counts = np.bincount(y_train, minlength=len(labels))
     # class weighting is only worth a second fit when the classes are far from even
     uneven = counts.max() >= 2 * max(counts.min(), 1)
@@ -250,7 +253,7 @@ def _fit_department(train_rows: list[tuple[str, str]], dev_rows: list[tuple[str,
             quality = _dev_quality(logits, y_dev)
             say(f"department: logistic regression C={c:g} class_weight={weighting}: dev {quality:.4f}")
             if best is None or quality > best[0]:
-                best = (quality, c, weighting, logits)
+                best = (quality, c, weighting, logits, coef, intercept)
     assert best is not None  # noqa: S101 - the grid is not empty
     nb_coef, nb_intercept = _fit_nb_logistic(x_train, y_train, len(labels), NB_C, w_train)
     nb_logits = x_dev @ nb_coef.T + nb_intercept
@@ -262,8 +265,13 @@ def _fit_department(train_rows: list[tuple[str, str]], dev_rows: list[tuple[str,
     dev_logits = blend * best[3] + (1 - blend) * nb_logits
     fitted = {"C": best[1], "class_weight": best[2], "nb_C": NB_C, "blend": round(blend, 2),
               "dev_quality": round(blend_quality, 4)}
-    say(f"department: blend {blend:.1f} logistic + {1 - blend:.1f} NB-LR: dev {blend_quality:.4f}; "
-        "refitting on train + dev")
+    say(f"department: blend {blend:.1f} logistic + {1 - blend:.1f} NB-LR: dev {blend_quality:.4f}"
+        + ("; refitting on train + dev" if refit else ""))
+    if not refit:
+        coef = blend * best[4] + (1 - blend) * nb_coef
+        intercept = blend * best[5] + (1 - blend) * nb_intercept
+        set_linear_weights(model, coef, intercept)
+        return nlp, fitted, _softmax(dev_logits)
     all_docs = train_docs + dev_docs
     y_all = np.concatenate([y_train, y_dev])
     fit_idf(model, all_docs)
