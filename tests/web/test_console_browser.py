@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from schemas.inbound import Channel, InboundMessage, Party
 from tests.tickets import factory
 from tests.web.console_support import PASSWORD, ConsoleFactory, ConsoleServer
 from tickets.models import Correction, Ticket, TicketEvent
@@ -121,6 +122,12 @@ def seed(server: ConsoleServer) -> None:
                           name="Sam Jones", subject="Missed bin again", at=factory.later(60 * 24 * 30))
     server.receive(factory.routed(first, "waste"))
     server.receive(factory.routed(second, "waste"))
+    note = InboundMessage(channel=Channel.PHONE, sender=Party(name="<b onmouseover=alert('caller')>Dee</b>",
+                                                              phone="+447911123457"),
+                          subject="Call: <svg/onload=alert('note')>", received_at=factory.T0,
+                          body_text="<script>alert('call-note')</script> wants a bulky waste collection",
+                          dedupe_key="note:demo-1")
+    server.receive(factory.routed(note, "waste"))
 
 
 def reference(server: ConsoleServer, subject_start: str) -> str:
@@ -216,6 +223,9 @@ def test_pages_pass_axe_and_payloads_never_run(console_server: ConsoleFactory, b
     for queue in ("mine", "breached", "department:highways"):
         page.goto(f"{server.base_url}/console/queues/{queue}")
         w.check(f"queue-{queue.replace(':', '-')}")
+    page.goto(f"{server.base_url}/console/tickets/{reference(server, 'Call:')}")
+    assert "<script>alert('call-note')</script>" in page.text_content(".moj-timeline")  # shown as text
+    w.check("ticket-call-note")
     page.goto(f"{server.base_url}/console/queues/department:waste?sort=reference&order=asc&channel=webform")
     assert page.locator("tbody tr").count() == 2
     w.check("queue-filtered")
