@@ -146,6 +146,20 @@ def test_oversize_mail_is_refused_with_552(smtp: Running, kafka: KafkaHandle, fr
     assert messages(kafka, fresh_topic) == []
 
 
+def test_a_nul_in_the_sender_never_reaches_the_stream(smtp: Running, kafka: KafkaHandle,
+                                                     fresh_topic: str) -> None:
+    with smtp.client() as client:
+        client.ehlo()
+        client.mail("resident@example.org")
+        client.rcpt(f"waste@{DOMAIN}")
+        code, _ = client.data(b"From: Eve <eve\x00@example.org>\r\nSubject: bins\x01\r\n"
+                              b"Message-ID: <nul-1@example.org>\r\n\r\nMy bin was missed.\r\n")
+    assert code == 250
+    (message,) = messages(kafka, fresh_topic, expect=1)
+    assert message.sender.email == "eve@example.org" and message.subject == "bins"
+    assert message.defects == ["control_characters"]
+
+
 def test_mail_without_any_sender_is_refused_permanently(smtp: Running) -> None:
     with smtp.client() as client:
         client.ehlo()
