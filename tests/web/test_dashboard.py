@@ -203,3 +203,17 @@ def test_dead_letters_show_their_record_and_ops_replay_one_audited(
         assert audited and audited[0]["by"] == OPS and audited[0]["to"] == origin
     finally:
         producer.close()
+
+
+def test_deadlines_count_the_running_clocks_breached(console_server: ConsoleFactory) -> None:
+    server = console_server()
+    foi = factory.email("ann@example.com", "FOI: bin contracts", "Under the Freedom of Information Act, "
+                        "please send the waste contract.", message_id="<foi-1@example.com>")
+    member = factory.email("cllr@example.com", "Member enquiry", "On behalf of a resident in my ward.",
+                           message_id="<mem-1@example.com>", at=datetime.now(UTC))
+    server.receive(factory.routed(foi, "waste", enquiry_type="foi"))  # 2 Nov: 20 working days are past
+    server.receive(factory.routed(member, "housing", enquiry_type="member_enquiry"))
+    with signed_in(server, OPS) as ops:
+        rows = {r[0]: r[1:] for r in table(ops.get("/console/dashboard/deadlines").text, "due-now-table")[1:]}
+    assert rows["FOI requests"] == ["0", "1"]  # running and breached
+    assert "Member enquiries" not in rows  # running, due in weeks: neither due soon nor breached
