@@ -91,6 +91,9 @@ class RecordingApi:
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Twilio's and Notify's APIs offer
+            disable_nagle_algorithm = True  # headers and body go as separate writes
+
             def log_message(self, *_: Any) -> None:
                 pass
 

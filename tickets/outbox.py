@@ -452,14 +452,14 @@ def claim(conn: Connection, outbox_id: int, *, lease_s: float, idempotency_key: 
     query = update(outbox).where(outbox.c.id == outbox_id)
     if idempotency_key is not None:
         query = query.where(outbox.c.idempotency_key == idempotency_key)
-    result = conn.execute(
+    claimed = conn.execute(
         query.where(or_(
             outbox.c.status == OutboxStatus.CREATED.value,
             and_(outbox.c.status == OutboxStatus.SENDING.value, outbox.c.lease_until < now),
         )).values(status=OutboxStatus.SENDING.value, lease_until=now + timedelta(seconds=lease_s),
-                  attempts=outbox.c.attempts + 1, updated_at=now)
-    )
-    return get(conn, outbox_id) if result.rowcount == 1 else None
+                  attempts=outbox.c.attempts + 1, updated_at=now).returning(*outbox.c)
+    ).first()
+    return _row(claimed) if claimed is not None else None
 
 
 def advance(conn: Connection, outbox_id: int, status: OutboxStatus, *, reason: str | None = None,

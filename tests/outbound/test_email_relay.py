@@ -164,3 +164,16 @@ def test_an_out_of_office_answering_every_acknowledgement_gets_one(
     with engine.connect() as conn:
         statuses = [r.status for r in outbox.to_publish(conn)]
     assert statuses == []  # nothing left queued either
+
+
+def test_welsh_subjects_and_names_arrive_intact(engine: Engine, plain_relay: RecordingRelay) -> None:
+    ticket = new_ticket(engine)
+    with engine.begin() as conn:
+        row = queue_acknowledgement(conn, ticket, email_in(subject="Biniau heb eu casglu – Ffordd Siôn",
+                                                           name="Siân Ŵyn"), secret="s", policy=POLICY)
+    assert row is not None
+    send_once(engine, plain_relay, row.id)
+    msg = parsed(plain_relay.mails[0].data)
+    assert msg["Subject"] == f"[{ticket.reference}] Re: Biniau heb eu casglu – Ffordd Siôn"
+    plain = msg.get_body(("plain",))
+    assert plain is not None and "Dear Siân Ŵyn," in plain.get_content()
