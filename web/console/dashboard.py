@@ -183,7 +183,9 @@ def satisfaction_section(engine: Any, since: date, until: date, name: Callable[[
     return [per_department, low, recent]
 
 
-def ingest_section(engine: Any, now: datetime, store: Any, probe: IngestProbe | None) -> list[Figure]:
+def ingest_section(engine: Any, now: datetime, store: Any,
+                   probe: IngestProbe | None) -> tuple[list[Figure], Sequence[DeadLetter] | None]:
+    """The section's figures and the dead letters read (None: no probe, or the broker away)."""
     hours = reporting.messages_per_hour(engine, now=now)
     channels = [c for c in hours if any(hours[c])] or list(reporting.CHANNELS[:3])
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
@@ -193,6 +195,7 @@ def ingest_section(engine: Any, now: datetime, store: Any, probe: IngestProbe | 
                        for i in range(24)],
                       chart="line", series=tuple(range(1, len(channels) + 1)))
     figures = [per_hour]
+    shown: Sequence[DeadLetter] | None = None
     if store is not None:
         waiting, oldest = store.backlog()
         age = f"{int((now - oldest).total_seconds())} s" if oldest else "–"
@@ -209,6 +212,7 @@ def ingest_section(engine: Any, now: datetime, store: Any, probe: IngestProbe | 
                                   (Column("Stage", "text"), Column("Records behind")),
                                   sorted(lag.items()), chart="bar", series=(1,)))
             letters = probe.dead_letters(200)
+            shown = letters
             reasons: dict[str, int] = {}
             for letter in letters:
                 reasons[letter.reason] = reasons.get(letter.reason, 0) + 1
@@ -218,7 +222,7 @@ def ingest_section(engine: Any, now: datetime, store: Any, probe: IngestProbe | 
                                   empty="No dead letters."))
         except Exception as exc:  # the broker away must not take the dashboard down
             log.warning("ingest probe failed: %s", exc)
-    return figures
+    return figures, shown
 
 
 # -- routes --------------------------------------------------------------------------------------
@@ -248,13 +252,9 @@ def _build(section: str, request: Request, console: ConsoleContext) -> dict[str,
         ctx = getattr(request.app.state, "ctx", None)
         probe = getattr(request.app.state, "ingest_probe", None)
         store = getattr(ctx, "store", None)
-        context["figures"] = ingest_section(console.engine, datetime.now(UTC), store, probe)
+        context["figures"], letters = ingest_section(console.engine, datetime.now(UTC), store, probe)
         context["probe"] = probe is not None
-        if probe is not None:
-            try:
-                context["letters"] = probe.dead_letters(50)
-            except Exception:  # shown as "cannot reach the broker"
-                context["letters"] = None
+        context["letters"] = list(letters[:50]) if letters is not None else None
     else:
         raise ForbiddenError()
     return context
