@@ -36,7 +36,7 @@ from connectors.webform import (
     to_inbound,
     webform_dedupe_key,
 )
-from ingest.intake import IdempotencyConflictError, fingerprint
+from ingest.intake import IdempotencyConflictError, Receipt, fingerprint
 from ingest.intake_store import dumps
 from schemas.inbound import Attachment
 from web.context import RETRY_AFTER_S, WebContext, context, problem
@@ -100,18 +100,25 @@ async def api_enquiry(payload: EnquiryForm, request: Request, ctx: WebContext = 
         except ValueError as exc:
             return problem(400, str(exc), {"Idempotency-Key": str(exc)})
     dedupe_key = webform_dedupe_key(f"api:{key}")
-    if await run_in_threadpool(ctx.store.get_intake, dedupe_key) is None:
-        wait = await run_in_threadpool(ctx.store.hit, f"api:{ctx.client(request)}",
-                                       ctx.config.api_rate_limit, ctx.config.api_rate_window_s)
-        if wait is not None:
-            return problem(429, f"Too many enquiries from this address: try again in {wait} seconds",
-                           headers={"Retry-After": str(wait)})
+    bucket = f"api:{ctx.client(request)}"
+
+    def take() -> Receipt | int:
+        """One trip to the thread pool: the rate limit (a retry of a taken key is free), then the
+        commit; the seconds to wait when over the limit."""
+        if ctx.store.get_intake(dedupe_key) is None:
+            wait = ctx.store.hit(bucket, ctx.config.api_rate_limit, ctx.config.api_rate_window_s)
+            if wait is not None:
+                return wait
+        return ctx.intake.submit(dedupe_key, lambda ref: to_inbound(form, ref, dedupe_key, form_id="api"),
+                                 fingerprint(dumps(form.model_dump())))
+
     try:
-        receipt = await run_in_threadpool(
-            ctx.intake.submit, dedupe_key, lambda ref: to_inbound(form, ref, dedupe_key, form_id="api"),
-            fingerprint(dumps(form.model_dump())))
+        receipt = await run_in_threadpool(take)
     except IdempotencyConflictError as exc:
         return problem(409, str(exc))
+    if isinstance(receipt, int):
+        return problem(429, f"Too many enquiries from this address: try again in {receipt} seconds",
+                       headers={"Retry-After": str(receipt)})
     return JSONResponse({"reference": receipt.reference, "duplicate": receipt.duplicate}, status_code=202)
 
 
