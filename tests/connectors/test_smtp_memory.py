@@ -142,4 +142,7 @@ def test_eight_large_mails_at_once_grow_the_process_by_at_most_twice_the_limit(
     assert results == ["250"] * CLIENTS  # every mail accepted once Kafka had it
     assert busy, f"more than {MAX_SESSIONS} sessions were let in at once"
     grown = (peak - baseline) * 1024
+    print(f"frontdoor smtp: {CLIENTS} x {MAIL_BYTES >> 20} MiB mails, {len(busy)} x 421, baseline "
+          f"{baseline >> 10} MiB, peak {peak >> 10} MiB: grew {grown / 2**20:.0f} MiB "
+          f"(limit {LIMIT >> 20} MiB)")
     assert grown <= 2 * LIMIT, f"grew by {grown / 2**20:.0f} MiB for a {LIMIT / 2**20:.0f} MiB limit"
