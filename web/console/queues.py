@@ -6,6 +6,7 @@ served alone (``…/rows``) so htmx can poll them and new work appears without a
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -34,6 +35,25 @@ CHANNELS = ("email", "sms", "webform", "phone", "walk_in")
 TYPES = ("service_request", "complaint", "compliment", "foi", "sar", "member_enquiry", "general")
 FILTERS = ("department", "status", "channel", "type", "priority", "deadline")
 POLL_SECONDS = 15
+COUNTS_TTL_S = 10.0
+"""The sub navigation's counts are recounted at most this often per viewer (they scan every open
+ticket; a queue's own rows are always fresh)."""
+_counts_memo: dict[tuple[str, tuple[str, ...] | None, tuple[str, ...]], tuple[float, dict[str, int]]] = {}
+
+
+def _counts(console: ConsoleContext, user: str, scope: tuple[str, ...] | None,
+            departments: list[str]) -> dict[str, int]:
+    key = (user, scope, tuple(departments))
+    now = time.monotonic()
+    memo = _counts_memo.get(key)
+    if memo is not None and memo[0] > now:
+        return memo[1]
+    counts = reads.queue_counts(console.engine, user=user, departments=scope, today=datetime.now(UTC).date(),
+                                department_ids=departments)
+    if len(_counts_memo) > 1000:
+        _counts_memo.clear()
+    _counts_memo[key] = (now + COUNTS_TTL_S, counts)
+    return counts
 
 
 def scope_of(who: SignedIn, console: ConsoleContext) -> tuple[str, ...] | None:
@@ -117,9 +137,7 @@ async def queue_view(request: Request, queue: str, who: SignedIn = requires(Perm
     def load() -> tuple[reads.QueuePage, dict[str, int]]:
         page = reads.queue_page(console.engine, _query(queue, params), user=who.account.email,
                                 departments=scope, today=today)
-        counts = reads.queue_counts(console.engine, user=who.account.email, departments=scope, today=today,
-                                    department_ids=departments)
-        return page, counts
+        return page, _counts(console, who.account.email, scope, departments)
 
     page, counts = await run_in_threadpool(load)
     title = QUEUE_NAMES.get(queue) or console.department_name(queue.split(":", 1)[1])
