@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import jinja2
 from sqlalchemy import Engine
 
 from ingest.bus import KafkaProducerClient, Record
@@ -153,6 +154,13 @@ class OutboxSender:
             return self._finish(row, OutboxStatus.SUPPRESSED, reason)
         try:
             provider, provider_id = self._deliver(row)
+        except jinja2.TemplateError as exc:  # checked at start-up, so only a row this code cannot render
+            reason = f"template does not render this message: {exc}"
+            log.error("outbox %d (%s): %s", row.id, row.reference, reason)
+            with self.engine.begin() as conn:
+                outbox.advance(conn, row.id, OutboxStatus.FAILED, reason=reason)
+            self.counts.failed += 1
+            return OutboxStatus.FAILED
         except SendError as exc:
             if not exc.permanent:
                 log.warning("outbox %d (%s): %s; trying again in %.0f s", row.id, row.reference, exc.reason,

@@ -4,6 +4,7 @@ what the sender stage sends; the resident's reply to it is parsed by the real em
 from __future__ import annotations
 
 import ssl
+from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -177,3 +178,21 @@ def test_welsh_subjects_and_names_arrive_intact(engine: Engine, plain_relay: Rec
     assert msg["Subject"] == f"[{ticket.reference}] Re: Biniau heb eu casglu – Ffordd Siôn"
     plain = msg.get_body(("plain",))
     assert plain is not None and "Dear Siân Ŵyn," in plain.get_content()
+
+
+def test_a_row_its_templates_cannot_render_fails_instead_of_coming_back_forever(
+        engine: Engine, plain_relay: RecordingRelay, tmp_path: Path) -> None:
+    (tmp_path / "reply_email.txt").write_text("{{ body }} {{ extra_line }}\n")  # a variable rows lack
+    ticket = new_ticket(engine)
+    with engine.begin() as conn:
+        row = queue_reply(conn, ticket, "A. Officer", "Hello", "email", policy=POLICY,
+                          target=ReplyTarget("resident@example.org"))
+    sender = OutboxSender(engine, TemplateSet(tmp_path), email=relay_sender(plain_relay), sms=None)
+    assert sender.send(row.id) is OutboxStatus.FAILED
+    sender.close()
+    with engine.connect() as conn:
+        failed = outbox.get(conn, row.id)
+        assert outbox.to_publish(conn, now=outbox._now() + timedelta(hours=1)) == []
+        assert outbox.undeliverable_addresses(conn, ["resident@example.org"]) == {}  # not the address's fault
+    assert failed is not None and "extra_line" in (failed.status_reason or "")
+    assert plain_relay.mails == []
