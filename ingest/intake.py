@@ -92,10 +92,12 @@ class IntakeService:
         self.on_commit = on_commit
 
     def submit(self, dedupe_key: str, build: Callable[[str], InboundMessage],
-               request_fingerprint: str | None = None, origin: str | None = None) -> Receipt:
+               request_fingerprint: str | None = None, origin: str | None = None,
+               gate: Callable[[Connection], int | None] | None = None) -> Receipt:
         """Commit the message ``build(reference)`` once for ``dedupe_key``; blocking (call it from
         a thread pool in async code). Returns once the row is durable: answer the sender then.
-        Raises IdempotencyConflictError when the key was used for a different request, and the
+        Raises IdempotencyConflictError when the key was used for a different request,
+        RateLimitedError when ``gate`` (counted in the same transaction) refused, and the
         database's own error when the commit failed (answer 503: nothing was taken)."""
         built: list[InboundMessage] = []
 
@@ -107,7 +109,7 @@ class IntakeService:
             return message.model_dump_json()
 
         row, created = self.store.add(dedupe_key, encode, request_fingerprint, self.allocator.allocate,
-                                      origin)
+                                      origin, gate)
         if created:
             if self.on_commit is not None:
                 self.on_commit()

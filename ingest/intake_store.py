@@ -137,6 +137,14 @@ def _aware(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+class RateLimitedError(Exception):
+    """Too many new messages from one client: nothing committed; retry after ``retry_after_s``."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"rate limited: retry after {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
 @dataclass(frozen=True, slots=True)
 class IntakeRow:
     dedupe_key: str
@@ -240,13 +248,18 @@ class IntakeStore:
         return found
 
     def add(self, dedupe_key: str, build: Callable[[str], str], fingerprint: str | None,
-            allocate: Callable[[Connection, str], str], origin: str | None = None) -> tuple[IntakeRow, bool]:
+            allocate: Callable[[Connection, str], str], origin: str | None = None,
+            gate: Callable[[Connection], int | None] | None = None) -> tuple[IntakeRow, bool]:
         """The durable commit every HTTP channel answers after: a reference from ``allocate``
         and the message ``build(reference)``, in one transaction. ``(row, True)`` for a new key;
-        ``(the existing row, False)`` when the key was taken before (a retry, a double click)."""
+        ``(the existing row, False)`` when the key was taken before (a retry, a double click).
+        ``gate`` (a rate limit counted in the same transaction) may refuse: RateLimitedError."""
         now = _now()
         try:  # no read first: a retry is rare, and the primary key settles a race either way
             with self._tx() as conn:
+                wait = gate(conn) if gate is not None else None
+                if wait is not None:
+                    raise RateLimitedError(wait)
                 ref = allocate(conn, dedupe_key)
                 message_json = build(ref)
                 conn.execute(insert(intake).values(
@@ -415,6 +428,28 @@ class IntakeStore:
                          .values(**values))
 
     # -- rate limits -------------------------------------------------------------------------
+
+    def count_hit(self, conn: Connection, bucket: str, limit: int, window_s: int,
+                  now: float | None = None) -> int | None:
+        """:meth:`hit` inside the caller's transaction (the intake's commit: one write, not two)."""
+        now = time.time() if now is None else now
+        window = int(now // window_s) * window_s
+        counted = (update(rate_limits)
+                   .where(rate_limits.c.bucket == bucket, rate_limits.c.window_start == window,
+                          rate_limits.c.hits < limit)
+                   .values(hits=rate_limits.c.hits + 1))
+        if conn.execute(counted).rowcount == 1:
+            return None
+        if conn.execute(select(rate_limits.c.hits).where(
+                rate_limits.c.bucket == bucket, rate_limits.c.window_start == window)).first() is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(rate_limits).values(bucket=bucket, window_start=window, hits=1))
+                return None
+            except IntegrityError:  # a concurrent first hit created the row: count against it
+                if conn.execute(counted).rowcount == 1:
+                    return None
+        return max(1, int(window + window_s - now))
 
     def hit(self, bucket: str, limit: int, window_s: int, now: float | None = None) -> int | None:
         """Count one hit; None when allowed, else the seconds until the window ends."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -37,7 +38,7 @@ from connectors.webform import (
     webform_dedupe_key,
 )
 from ingest.intake import IdempotencyConflictError, Receipt, fingerprint
-from ingest.intake_store import dumps
+from ingest.intake_store import RateLimitedError, dumps
 from schemas.inbound import Attachment
 from web.context import RETRY_AFTER_S, WebContext, context, problem
 from web.limits import LimitedMultiPartParser
@@ -103,14 +104,17 @@ async def api_enquiry(payload: EnquiryForm, request: Request, ctx: WebContext = 
     bucket = f"api:{ctx.client(request)}"
 
     def take() -> Receipt | int:
-        """One trip to the thread pool: the rate limit (a retry of a taken key is free), then the
-        commit; the seconds to wait when over the limit."""
+        """One trip to the thread pool and one transaction: the rate limit (a retry of a taken key
+        is free) and the commit; the seconds to wait when over the limit."""
+        gate = None
         if ctx.store.get_intake(dedupe_key) is None:
-            wait = ctx.store.hit(bucket, ctx.config.api_rate_limit, ctx.config.api_rate_window_s)
-            if wait is not None:
-                return wait
-        return ctx.intake.submit(dedupe_key, lambda ref: to_inbound(form, ref, dedupe_key, form_id="api"),
-                                 fingerprint(dumps(form.model_dump())))
+            gate = partial(ctx.store.count_hit, bucket=bucket, limit=ctx.config.api_rate_limit,
+                           window_s=ctx.config.api_rate_window_s)
+        try:
+            return ctx.intake.submit(dedupe_key, lambda ref: to_inbound(form, ref, dedupe_key, form_id="api"),
+                                     fingerprint(dumps(form.model_dump())), gate=gate)
+        except RateLimitedError as exc:
+            return exc.retry_after_s
 
     try:
         receipt = await run_in_threadpool(take)

@@ -196,3 +196,21 @@ def test_a_call_in_the_future_is_refused(tmp_path: Path) -> None:
     rows = list(read_calls("call_id,started_at,caller_phone,summary,notes\n"
                            "C9,2030-11-25T10:00:00Z,07911123459,Road,Pothole\n"))
     assert isinstance(rows[0], BadRow) and "future" in rows[0].reason
+
+
+def test_a_rate_limit_counted_in_the_commit_refuses_without_committing(store: IntakeStore) -> None:
+    from functools import partial
+
+    from ingest.intake_store import RateLimitedError
+
+    intake = IntakeService(store)
+    bucket = f"api:{uuid.uuid4().hex}"
+    gate = partial(store.count_hit, bucket=bucket, limit=2, window_s=3600)
+    keys = [f"webform:api:gate-{uuid.uuid4().hex}" for _ in range(3)]
+    taken = [intake.submit(k, build(k), gate=gate) for k in keys[:2]]
+    with pytest.raises(RateLimitedError) as refused:
+        intake.submit(keys[2], build(keys[2]), gate=gate)
+    assert 0 < refused.value.retry_after_s <= 3600
+    assert store.get_intake(keys[2]) is None  # nothing committed, no reference spent on it
+    assert [store.get_intake(k).reference for k in keys[:2]] == [t.reference for t in taken]  # type: ignore[union-attr]
+    assert store.hit(bucket, 2, 3600) is not None  # the two taken were counted, the refused one not beyond
