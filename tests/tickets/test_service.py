@@ -210,3 +210,29 @@ def test_sms_after_the_window_or_a_closed_ticket_opens_a_new_linked_ticket(engin
         assert conn.execute(text("SELECT count(*) FROM tickets")).scalar_one() == 2
         link = conn.execute(text("SELECT kind FROM ticket_links")).scalar_one()
     assert link == "follow_up"
+
+
+def test_the_stage_writer_queues_one_acknowledgement_per_new_ticket_with_its_secret(engine: Engine) -> None:
+    """frontdoor.wiring.ticket_writer: the acknowledgement is queued in the batch's transaction,
+    and the secret in its tracking link is the one whose hash the ticket keeps."""
+    from urllib.parse import parse_qs, urlparse
+
+    from frontdoor.settings import Settings
+    from frontdoor.wiring import ticket_writer
+    from tickets import outbox
+
+    writer = ticket_writer(Settings())
+    first = email("ivy@example.org", "Hedge blocking the path", "Overgrown hedge", message_id="<i1@x>")
+    reply = email("ivy@example.org", "Re: Hedge blocking the path", "Still there", message_id="<i2@x>",
+                  in_reply_to="<i1@x>", at=later(30))
+    batch = [record(routed(first, "highways")), record(routed(reply, "highways"))]
+    write(engine, batch, writer)
+    write(engine, batch, writer)  # a redelivery queues nothing more
+    with engine.begin() as conn:
+        ticket = conn.execute(select(table_of(Ticket))).one()
+        rows = outbox.for_ticket(conn, ticket.id)
+        assert len(rows) == 1 and rows[0].recipient == "ivy@example.org"
+        link = urlparse(rows[0].context["tracking_url"])
+        query = parse_qs(link.query)
+        assert query["ref"] == [ticket.reference]
+        assert check_tracking_secret(conn, ticket.id, query["secret"][0])
