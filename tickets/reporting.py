@@ -204,8 +204,9 @@ def routing_figures(engine: Engine, since: date, until: date, *, today: date | N
             monday = d - timedelta(days=d.weekday())
             weeks[monday][0] += int(right or 0)
             weeks[monday][1] += int(n)
-        week_start, _ = _bounds(today - timedelta(days=7), today + timedelta(days=1))
-        month_start, _ = _bounds(today - timedelta(days=35), today)
+        # the last 7 days (today included) against the 28 days before them
+        week_start, _ = _bounds(today - timedelta(days=6), today)
+        month_start, _ = _bounds(today - timedelta(days=34), today)
         week = _total(conn, every, every.c.created_at >= week_start)
         month = _total(conn, every, and_(every.c.created_at >= month_start, every.c.created_at < week_start))
         return RoutingFigures(

@@ -172,3 +172,14 @@ def test_frontdoor_report_prints_the_month_as_json_and_as_a_printable_page(upgra
     assert f"<strong>{expected.enquiries}</strong>" in page
     wrong = frontdoor("report", "--month", "2026-13", env=env, check=False)
     assert wrong.returncode == 2 and "YYYY-MM" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_drift_warns_only_when_a_week_is_clearly_below_the_month_before() -> None:
+    month = reporting.Share(270, 300)  # 90% over the 4 weeks before
+    assert reporting._drift(reporting.Share(21, 30), month).warning  # 70% on 30: clearly worse
+    assert not reporting._drift(reporting.Share(26, 30), month).warning  # 86.7%: within chance
+    assert not reporting._drift(reporting.Share(10, 15), month).warning  # 66.7%, but only 15 tickets
+    assert not reporting._drift(reporting.Share(30, 30), month).warning  # better is never a warning
+    assert not reporting._drift(reporting.Share(0, 0), reporting.Share(0, 0)).warning
+    z = reporting.z_score(reporting.Share(21, 30), month)
+    assert z is not None and z < -2

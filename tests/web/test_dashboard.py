@@ -10,7 +10,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -217,3 +217,27 @@ def test_deadlines_count_the_running_clocks_breached(console_server: ConsoleFact
         rows = {r[0]: r[1:] for r in table(ops.get("/console/dashboard/deadlines").text, "due-now-table")[1:]}
     assert rows["FOI requests"] == ["0", "1"]  # running and breached
     assert "Member enquiries" not in rows  # running, due in weeks: neither due soon nor breached
+
+
+def test_a_week_clearly_worse_than_the_month_before_raises_the_drift_warning(
+        console_server: ConsoleFactory) -> None:
+    server = console_server()
+    now = datetime.now(UTC)
+
+    def days_ago(n: int) -> timedelta:  # 24 tickets in the last week, 40 in the four weeks before
+        return timedelta(days=n % 6 if n < 24 else 8 + n % 20)
+
+    messages = [factory.routed(factory.email(f"r{n}@example.com", f"Enquiry {n}", "Something to fix.",
+                                             message_id=f"<d{n}@example.com>", at=now - days_ago(n)), "waste")
+                for n in range(64)]
+    with server.engine.begin() as conn:
+        server.writer.write_batch(conn, [factory.record(m) for m in messages], lambda record, exc: None)
+    with signed_in(server, OPS) as ops:
+        assert 'id="drift-warning"' not in ops.get("/console/dashboard/routing").text
+        with server.engine.connect() as conn:
+            recent = conn.execute(select(Ticket.id).where(Ticket.subject.in_(
+                [f"Enquiry {n}" for n in range(12)]))).scalars().all()
+        for ticket_id in recent:  # half of the last week's were for another department
+            casework.move(server.engine, ticket_id, actor=AGENT, to="highways", reason="street lights")
+        page = ops.get("/console/dashboard/routing").text
+    assert 'id="drift-warning"' in page and "50.0% in the last 7 days against 100.0%" in page
