@@ -628,8 +628,7 @@ class TicketWriter:
             "recipients": {"to": [p.model_dump(mode="json", exclude_none=True) for p in message.to],
                            "cc": [p.model_dump(mode="json", exclude_none=True) for p in message.cc],
                            "mailboxes": list(message.source.mailboxes)},
-            "routing": routing.model_dump(mode="json", exclude={"entities"}) | {
-                "entities": [e.model_dump(mode="json") for e in routing.entities]},
+            "routing": routing.model_dump(mode="json"),
             "thread_rule": decision.rule.value,
             "thread_detail": f"{decision.evidence} {decision.reason}".strip()[:500] or None,
             "source_topic": item.record.topic, "created_at": utcnow()})
