@@ -37,7 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ingest.bus import Record
 from ingest.errors import PoisonMessageError, UnknownSchemaVersionError
 from schemas.inbound import InboundMessage
-from schemas.reference import new_reference, normalise_reference
+from schemas.reference import normalise_reference
 from schemas.routed import ROUTED_SCHEMA_VERSION, RoutedMessage
 from tickets import clocks as clock_rules
 from tickets.identity import Identity, IdentityKind, ResolutionKind, resolve_identities
@@ -58,6 +58,7 @@ from tickets.models import (
     table_of,
     utcnow,
 )
+from tickets.references import draw_reference
 from tickets.status import TicketStatus
 from tickets.threading import (
     Action,
@@ -506,7 +507,7 @@ class TicketWriter:
             writes.claimed_refs.append({"b_reference": reference, "ticket_id": ticket_id, "kind": "primary"})
             loaded.unclaimed_references.discard(reference)
         else:
-            reference = reference or new_reference()
+            reference = reference or draw_reference()
             writes.new_refs.append({"reference": reference, "dedupe_key": message.dedupe_key,
                                     "issued_at": utcnow(), "ticket_id": ticket_id, "kind": "primary"})
         loaded.references[reference] = str(ticket_id)
