@@ -13,6 +13,7 @@ import statistics
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -136,7 +137,9 @@ def _percentiles(timings: list[float]) -> tuple[float, float]:
 
 def measure(url: str, big_reference: str, requests: int = 40, seed: int = 9) -> dict[str, float]:
     """p50/p95 of each page through the app in-process (no network between)."""
-    from fastapi.testclient import TestClient
+    with warnings.catch_warnings():  # starlette suggests httpx2; httpx is what this project has
+        warnings.filterwarnings("ignore", message=".*httpx2.*")
+        from fastapi.testclient import TestClient
 
     from web.app import create_app
     from web.config import WebConfig
