@@ -140,7 +140,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         console = build_console(settings)
         app_ = create_app(web_config(settings), store=store, blobs=blobs,
-                          publisher=wiring.publisher(settings), console=console)
+                          publisher=wiring.publisher(settings), console=console,
+                          allocator=wiring.reference_allocator(settings))
         app_.state.ingest_probe = wiring.ingest_probe(settings, console.engine)  # the dashboard's Kafka view
         # proxy_headers off: X-Forwarded-For is believed only from FRONTDOOR_TRUSTED_PROXIES (web/limits.py)
         uvicorn.run(app_, host=host, port=port, proxy_headers=False, log_level="info")
@@ -193,6 +194,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         """Ingest inbound SMS that Twilio holds and the intake never saw (the web app was down).
 
         Idempotent on MessageSid: run it as often as you like. Prints one JSON line of totals."""
+        from frontdoor import wiring
         from ingest.intake import IntakeService
         from ingest.intake_twilio import TWILIO_API, reconcile, twilio_client
 
@@ -204,12 +206,13 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                                 "FRONTDOOR_TWILIO_AUTH_TOKEN (the account the SMS number belongs to)")
         api_base = str(getattr(settings, "twilio_api_base", None) or TWILIO_API)
         client = twilio_client(settings.twilio_account_sid, token, api_base)
+        allocator = wiring.reference_allocator(settings)
         store = intake_store(settings)
         try:
             from twilio.base.exceptions import TwilioException
 
             try:
-                report = reconcile(client, IntakeService(store), since=start, to=to)
+                report = reconcile(client, IntakeService(store, allocator), since=start, to=to)
             except TwilioException as exc:
                 reason = str(exc).strip().splitlines()[-1]
                 raise OperatorError(f"Twilio refused the listing: {reason}") from None
@@ -247,6 +250,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         or a quote never closes): nothing of it is imported. Rows are committed to the intake
         outbox first; they are published now if the broker answers, else by the relay later."""
         from connectors.call_notes import CsvFormatError
+        from frontdoor import wiring
         from ingest.intake import IntakeService
         from web.call_import import ingest_calls, load_calls
 
@@ -255,9 +259,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         except CsvFormatError as exc:
             raise OperatorError(f"{file}: {exc}") from None
         settings = load_settings()
+        allocator = wiring.reference_allocator(settings)
         store = intake_store(settings)
         try:
-            report = ingest_calls(export, IntakeService(store))
+            report = ingest_calls(export, IntakeService(store, allocator))
             waiting = publish_committed(settings, store) if report.ingested else store.backlog()[0]
         finally:
             store.dispose()

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from ingest.health import KafkaIngestProbe
+    from ingest.intake import ReferenceAllocator
     from tickets.clocks import ClockPeriods
     from tickets.outbox import OutboxPolicy
     from tickets.service import TicketWriter
@@ -170,3 +171,18 @@ def ingest_probe(settings: Settings, engine: Engine) -> KafkaIngestProbe:
         "tickets": StageInput("frontdoor-tickets", StageTopics(taxonomy.ids).inputs, stored),
         "outbound": StageInput("frontdoor-outbound", [OUTBOUND]),
     }, audit=lambda entry: audit.info(json.dumps(entry)))
+
+
+def reference_allocator(settings: Settings) -> ReferenceAllocator:
+    """The one reference allocator, in the tickets database: every channel's intake draws from
+    it, so one unique constraint covers them all. Refuses a database behind the code (the
+    allocator's table comes with the tickets migrations), naming 'frontdoor db upgrade'."""
+    from tickets import references
+    from tickets.db import make_engine, require_current
+
+    engine = make_engine(settings.effective_database_url)
+    try:
+        require_current(engine)
+    finally:
+        engine.dispose()
+    return references

@@ -74,6 +74,7 @@ def test_import_calls_reports_bad_rows_by_line_and_never_imports_twice(kafka: An
     env = {**kafka.env, "FRONTDOOR_KAFKA_BOOTSTRAP": kafka.bootstrap,
            "FRONTDOOR_DATABASE_URL": f"sqlite:///{tmp_path / 'fd.db'}",
            "FRONTDOOR_BLOB_DIR": str(tmp_path / "blobs")}
+    frontdoor("db", "upgrade", env=env)  # the references come from the tickets database's allocator
     first = frontdoor("import-calls", str(export), env=env, check=False)
     assert first.returncode == 1, first.stderr
     assert '"ingested": 2' in first.stdout and '"rejected": 3' in first.stdout
