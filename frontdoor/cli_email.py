@@ -68,7 +68,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             raise OperatorError(str(exc)) from None
         address = wiring.connect(settings)
         if not once:
-            serve_stage_metrics("imap")
+            serve_stage_metrics("imap", settings.imap_metrics_port)
         publisher = wiring.publisher(settings, address)
         state = ImapStateStore(settings.var_dir / "imap-state.sqlite")
         poller = ImapPoller(config, publisher, wiring.blob_store(settings), state)
@@ -103,7 +103,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         except (ValueError, OSError) as exc:
             raise OperatorError(f"cannot offer STARTTLS: {exc}") from None
         address = wiring.connect(settings)
-        serve_stage_metrics("smtp")
+        serve_stage_metrics("smtp", settings.smtp_metrics_port)
         publisher = wiring.publisher(settings, address)
         handler = SmtpHandler(publisher, wiring.blob_store(settings), settings.smtp_domains,
                               settings.smtp_max_bytes)

@@ -97,7 +97,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         email, sms = build_senders(settings)
         opt_outs = IntakeStore.from_url(url)
         address = wiring.connect(settings)
-        serve_stage_metrics("outbound", collect=outbound_figures(engine))
+        serve_stage_metrics("outbound", settings.outbound_metrics_port, collect=outbound_figures(engine))
         sender = OutboxSender(engine, templates, email=email, sms=sms, opted_out=opt_outs.is_opted_out,
                               lease_s=lease)
         relay = OutboxRelay(engine, KafkaProducerClient(address, client_id="frontdoor-outbound-relay"),

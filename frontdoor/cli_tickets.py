@@ -56,7 +56,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         require_current(engine)  # a database behind the code: refuse, naming 'frontdoor db upgrade'
         taxonomy = load_taxonomy(settings.taxonomy)
         address = wiring.connect(settings)
-        serve_stage_metrics("tickets", collect=tickets_figures(engine, topic_prefix + group))
+        serve_stage_metrics("tickets", settings.tickets_metrics_port,
+                            collect=tickets_figures(engine, topic_prefix + group))
         stats = run_stage(engine, address, StageTopics(taxonomy.ids, topic_prefix),
                           wiring.ticket_writer(settings), group_id=topic_prefix + group,
                           max_poll_records=batch, idle_timeout_s=exit_when_idle or None)

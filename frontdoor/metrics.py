@@ -3,7 +3,7 @@
 ``frontdoor web`` serves ``/metrics`` on its own port (the app mounts it); ``route`` and
 ``relay`` have their own ``--metrics-port`` (FRONTDOOR_METRICS_PORT, 9464, and
 FRONTDOOR_INTAKE_RELAY_METRICS_PORT, 9465). The other stages start theirs here, on
-``FRONTDOOR_<STAGE>_METRICS_PORT`` (0: off) with these defaults:
+``FRONTDOOR_<STAGE>_METRICS_PORT`` (a setting, passed in; 0: off) with these defaults:
 
 =========  ====  ==================================
 stage      port  its own figures
@@ -21,7 +21,6 @@ use (a second ticket stage on one host) is a warning, never a reason not to run 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -30,36 +29,18 @@ from prometheus_client import REGISTRY, Gauge, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from schemas.errors import OperatorError
-
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORTS = {"smtp": 9466, "imap": 9467, "tickets": 9468, "outbound": 9469}
 _STARTED: set[str] = set()
 
 
-def port_for(stage: str) -> int:
-    """``FRONTDOOR_<STAGE>_METRICS_PORT``, else the stage's default; OperatorError when it is not a port."""
-    name = f"FRONTDOOR_{stage.upper()}_METRICS_PORT"
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return DEFAULT_PORTS[stage]
-    try:
-        port = int(raw)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise OperatorError(f"bad configuration for {name}: {raw!r} is not a port (0-65535; 0: off)")
-    return port
-
-
-def serve_stage_metrics(stage: str, *, host: str = "127.0.0.1", port: int | None = None,
+def serve_stage_metrics(stage: str, port: int, *, host: str = "127.0.0.1",
                         collect: Callable[[], Iterable[GaugeMetricFamily]] | None = None) -> int | None:
-    """Start the stage's exporter; its port, or None when off or the port is taken."""
-    port = port_for(stage) if port is None else port
+    """Start the stage's exporter on ``port`` (its setting; 0: off); the port, or None when off
+    or the port is taken."""
     if stage not in _STARTED:  # once per process (a test may run a stage's command twice)
         Gauge(f"frontdoor_{stage}_up", f"1 while this {stage} process runs").set(1)
         started = Gauge(f"frontdoor_{stage}_start_time_seconds", f"When this {stage} process started")

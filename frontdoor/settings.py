@@ -147,6 +147,14 @@ class Settings(BaseSettings):
     )
     intake_relay_metrics_port: int = Field(default=9465, ge=0, le=65535,
                                            description="'frontdoor relay' Prometheus metrics port (0: off)")
+    smtp_metrics_port: int = Field(default=9466, ge=0, le=65535,
+                                   description="'frontdoor smtp' Prometheus metrics port (0: off)")
+    imap_metrics_port: int = Field(default=9467, ge=0, le=65535,
+                                   description="'frontdoor imap' Prometheus metrics port (0: off)")
+    tickets_metrics_port: int = Field(default=9468, ge=0, le=65535,
+                                      description="'frontdoor tickets' Prometheus metrics port (0: off)")
+    outbound_metrics_port: int = Field(default=9469, ge=0, le=65535,
+                                       description="'frontdoor outbound' Prometheus metrics port (0: off)")
 
     # Tickets (tickets/): threading windows, statutory clocks, retention; see README "Tickets: rules"
     reopen_window_days: int = Field(

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from frontdoor import metrics
+from frontdoor.settings import load_settings
 from schemas.errors import OperatorError
 from tickets.db import make_engine, upgrade
 from tickets.models import ConsumerOffset, table_of
@@ -33,7 +34,7 @@ def test_the_ticket_stage_serves_its_figures_on_its_own_port(tmp_path: Path) -> 
             conn.execute(table_of(ConsumerOffset).insert(), [
                 {"group_id": "frontdoor-tickets", "topic": topic, "partition": 2, "offset": 41},
                 {"group_id": "another-group", "topic": topic, "partition": 2, "offset": 7}])
-        port = metrics.serve_stage_metrics("tickets", port=free_port(),
+        port = metrics.serve_stage_metrics("tickets", free_port(),
                                            collect=metrics.tickets_figures(engine, "frontdoor-tickets"))
         assert port is not None
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
@@ -52,11 +53,11 @@ def test_a_taken_port_is_a_warning_and_a_mistyped_one_is_named(monkeypatch: pyte
         taken.listen()
         port = taken.getsockname()[1]
         with caplog.at_level(logging.WARNING):
-            assert metrics.serve_stage_metrics("smtp", port=port) is None
+            assert metrics.serve_stage_metrics("smtp", port) is None
     assert "FRONTDOOR_SMTP_METRICS_PORT" in caplog.text
-    assert metrics.port_for("imap") == 9467
+    assert load_settings().imap_metrics_port == 9467  # the ports are settings like any other
     monkeypatch.setenv("FRONTDOOR_IMAP_METRICS_PORT", "0")
-    assert metrics.port_for("imap") == 0
+    assert load_settings().imap_metrics_port == 0
     monkeypatch.setenv("FRONTDOOR_OUTBOUND_METRICS_PORT", "99999")
     with pytest.raises(OperatorError, match="FRONTDOOR_OUTBOUND_METRICS_PORT"):
-        metrics.port_for("outbound")
+        load_settings()
