@@ -260,10 +260,10 @@ def test_new_work_appears_without_a_reload_and_the_keyboard_reaches_it(console_s
                   "htmx.process(document.getElementById('queue-table'))")
     light = factory.sms("+447700900555", "Street light out on Park Row", sid="SM" + "2" * 32)
     server.receive(factory.routed(light, "highways"))
-    page.wait_for_selector("tbody tr", timeout=10_000)
+    page.wait_for_selector("tbody tr", timeout=30_000)  # polled every second; generous for a busy machine
     # keyboard only: tab to the new ticket's link and open it
     link = page.locator("tbody tr a").first
-    for _ in range(60):
+    for _ in range(100):
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement && document.activeElement.closest('tbody') !== null"):
             break

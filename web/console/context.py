@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request
 from sqlalchemy.engine import Engine
@@ -29,6 +30,7 @@ class ConsoleContext:
     secure_cookies: bool = False
     ready_checks: Mapping[str, Callable[[], bool]] = field(default_factory=dict)
     outbox: OutboxPolicy | None = None
+    counts_memo: dict[Any, tuple[float, dict[str, int]]] = field(default_factory=dict)  # queues' counts
     client_address: Callable[[Request], str] = field(
         default=lambda request: request.client.host if request.client else "unknown")
 

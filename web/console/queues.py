@@ -38,21 +38,21 @@ POLL_SECONDS = 15
 COUNTS_TTL_S = 10.0
 """The sub navigation's counts are recounted at most this often per viewer (they scan every open
 ticket; a queue's own rows are always fresh)."""
-_counts_memo: dict[tuple[str, tuple[str, ...] | None, tuple[str, ...]], tuple[float, dict[str, int]]] = {}
 
 
 def _counts(console: ConsoleContext, user: str, scope: tuple[str, ...] | None,
             departments: list[str]) -> dict[str, int]:
+    memos = console.counts_memo  # one per app (database), never shared between them
     key = (user, scope, tuple(departments))
     now = time.monotonic()
-    memo = _counts_memo.get(key)
+    memo = memos.get(key)
     if memo is not None and memo[0] > now:
         return memo[1]
     counts = reads.queue_counts(console.engine, user=user, departments=scope, today=datetime.now(UTC).date(),
                                 department_ids=departments)
-    if len(_counts_memo) > 1000:
-        _counts_memo.clear()
-    _counts_memo[key] = (now + COUNTS_TTL_S, counts)
+    if len(memos) > 1000:
+        memos.clear()
+    memos[key] = (now + COUNTS_TTL_S, counts)
     return counts
 
 
