@@ -36,7 +36,7 @@ def worker(url: str, kafka: KafkaHandle, prefix: str, group: str, crash_after: i
                             text=True)
 
 
-def finish(proc: subprocess.Popen[str], timeout: float = 120) -> tuple[int, str, str]:
+def finish(proc: subprocess.Popen[str], timeout: float = 240) -> tuple[int, str, str]:
     out, err = proc.communicate(timeout=timeout)
     return proc.returncode, out, err
 
