@@ -175,11 +175,6 @@ def parse_status(form: Mapping[str, str]) -> DeliveryStatus:
                           (form.get("ErrorCode") or None))
 
 
-def acknowledgement(reference: str) -> str:
-    return (f"Thank you, we have your message. Your reference is {reference}. "
-            "Reply STOP to stop texts from us.")
-
-
 HELP_TEXT = ("This is the council's enquiries number. Text us your enquiry and we will reply "
              "with a reference. Reply STOP to stop texts, START to receive them again.")
 OPT_IN_TEXT = "You will receive texts from the council again. Reply STOP to stop."

@@ -7,6 +7,7 @@ to stop and start the broker.
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -24,19 +25,31 @@ from schemas.topics import CORE_TOPICS, TopicSpec
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port_pair() -> int:
-    """A port p such that p and p+1 are both free on loopback (client and controller)."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port > 65000:
+    """A port p such that p and p+1 are both free on loopback (client and controller).
+
+    Chosen below the kernel's ephemeral range: a server stopped and restarted by a test must
+    find its ports free again, and a port in that range can be taken in the meantime as the
+    local end of any outgoing connection (or by a client reconnecting to it, which connects to
+    itself when it draws the very port it aims at)."""
+    low, _ = _ephemeral_range()
+    rng = random.SystemRandom()
+    for _ in range(500):
+        port = rng.randrange(10000, max(10002, low - 2))
+        try:
+            for candidate in (port, port + 1):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", candidate))
+        except OSError:
             continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
         return port
     raise RuntimeError("no free pair of loopback ports")
 
@@ -62,7 +75,9 @@ class KafkaHandle:
 
     def start(self) -> None:
         if not self.external:
-            frontdoor("kafka", "start", env=self.env)
+            started = frontdoor("kafka", "start", env=self.env, check=False)
+            if started.returncode != 0:
+                pytest.fail(f"'frontdoor kafka start' failed: {started.stderr.strip()[-2000:]}")
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,12 @@
 """Twilio webhooks: incoming SMS/MMS and outbound delivery status.
 
-The TwiML answer (an acknowledgement quoting the reference) goes back as soon as the message
-is committed in the intake outbox; the relay puts it on the stream, at once or when the broker
-is back. Twilio does not retry an SMS webhook after a 5xx, so a broker outage never turns into
-one. A retried MessageSid gets the same reference back and adds nothing.
+The TwiML answer goes back as soon as the message is committed in the intake outbox; the relay
+puts it on the stream, at once or when the broker is back. For an enquiry the answer is empty:
+the resident's one acknowledgement (the reference and the tracking link) is sent by the outbound
+stage when the message opens a ticket, and a follow-up that joins their open ticket gets none, so
+nobody receives two texts for one message or a new reference for every text. Twilio does not
+retry an SMS webhook after a 5xx, so a broker outage never turns into one. A retried MessageSid
+adds nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from connectors.twilio_sms import (
     OPT_IN_TEXT,
     Keyword,
     SmsPayloadError,
-    acknowledgement,
     parse_status,
     parse_webhook,
     to_inbound,
@@ -84,7 +86,8 @@ async def incoming_sms(request: Request, background: BackgroundTasks,
         await run_in_threadpool(store.add_media, sms.message_sid,
                                 [(m.url, m.content_type) for m in sms.media])
         background.add_task(ctx.media.fetch_message, sms.message_sid)
-    return Response(twiml(None if opted_out else acknowledgement(receipt.reference)), media_type=XML)
+    log.debug("SMS %s taken as %s", sms.message_sid, receipt.reference)
+    return Response(twiml(None), media_type=XML)  # acknowledged by the outbound stage, once per ticket
 
 
 @router.post("/status")
