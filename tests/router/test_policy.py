@@ -67,6 +67,15 @@ def test_below_the_departments_threshold_goes_to_triage_only() -> None:
     assert not confident.triage and confident.departments == ["waste"]
 
 
+def test_the_models_own_threshold_routes_as_classify_and_evaluate_report() -> None:
+    # the model card asks 0.9 for waste: what `classify` calls needs_triage goes to triage here too
+    policy = RoutingPolicy(thresholds={"waste": 0.5})
+    unsure = decide(_message("bins?"), _prediction({"waste": 0.8, "parking": 0.2}, threshold=0.9), policy)
+    assert unsure.triage and unsure.departments == [] and "0.90" in unsure.rules[-1]
+    sure = decide(_message("bins"), _prediction({"waste": 0.95, "parking": 0.05}, threshold=0.9), policy)
+    assert not sure.triage and sure.departments == ["waste"]
+
+
 def test_safeguarding_reaches_the_department_even_when_unsure() -> None:
     routing = decide(_message("scared"),
                      _prediction({"housing": 0.4, "waste": 0.35, "parking": 0.25}, flags=("safeguarding",)),
