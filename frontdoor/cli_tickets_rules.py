@@ -95,25 +95,40 @@ def register(tickets_app: typer.Typer) -> None:
         typer.echo(json.dumps(totals))
 
     @tickets_app.command("sweep-clocks")
-    def sweep_clocks() -> None:
+    def sweep_clocks(
+        every: int = typer.Option(0, "--every", min=0,
+                                  help="Sweep again every this many seconds until stopped (0: once)."),
+    ) -> None:
         """Mark statutory and service clocks due soon or breached, writing an audit event (published
-        on frontdoor.events) for each change; prints how many changed. Run it hourly."""
+        on frontdoor.events) for each change; prints how many changed. Run it hourly, or leave it
+        running with --every (what 'frontdoor up' does)."""
+        import signal
+        import threading
+
         from frontdoor import wiring
         from tickets.clocks import sweep_clocks as sweep
         from tickets.db import make_engine, require_current
 
         settings = load_settings()
+        periods = wiring.clock_periods(settings)
         engine = make_engine(settings.effective_database_url, immediate=True)
+        stopping = threading.Event()
+        if every:
+            signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+            signal.signal(signal.SIGINT, lambda *_: stopping.set())
         try:
             require_current(engine)
-            with engine.begin() as conn:
-                changes = sweep(conn, wiring.clock_periods(settings), now=datetime.now(UTC))
+            while True:
+                with engine.begin() as conn:
+                    changes = sweep(conn, periods, now=datetime.now(UTC))
+                counts: dict[str, int] = {}
+                for _, change in changes:
+                    counts[change.after.value] = counts.get(change.after.value, 0) + 1
+                typer.echo(json.dumps({"changed": len(changes), **counts}))
+                if not every or stopping.wait(every):
+                    break
         finally:
             engine.dispose()
-        counts: dict[str, int] = {}
-        for _, change in changes:
-            counts[change.after.value] = counts.get(change.after.value, 0) + 1
-        typer.echo(json.dumps({"changed": len(changes), **counts}))
 
     @tickets_app.command("corrections")
     def corrections(

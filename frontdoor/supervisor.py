@@ -21,6 +21,7 @@ STAGES: dict[str, list[str]] = {
     "route": ["route"],
     "tickets": ["tickets"],  # after 'frontdoor db upgrade', which run_all applies first
     "outbound": ["outbound"],  # acknowledgements and replies from the outbox
+    "clocks": ["tickets", "sweep-clocks", "--every", "900"],  # due-soon / breached, every 15 minutes
 }
 
 
