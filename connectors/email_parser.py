@@ -154,10 +154,14 @@ def _parse(raw: bytes, blobs: BlobStore, mailbox: str | None, department_hint: s
     if envelope_from:
         extra["envelope_from"] = envelope_from
     thread_index = headers.raw("Thread-Index")
-    if thread_index and thread_index.strip():
+    if thread_index:
         # Outlook's conversation id: the ticket stage threads on it where a gateway rewrote
         # In-Reply-To / References. Base64, so anything longer than a real one is not one.
-        extra["thread_index"] = "".join(thread_index.split())[:256]
+        # Base64 only: a damaged header (undecodable bytes, control characters) keeps what is
+        # Base64 of it, never a character the JSON on the stream cannot carry.
+        kept = re.sub(r"[^A-Za-z0-9+/=]", "", thread_index)[:256]
+        if kept:
+            extra["thread_index"] = kept
 
     return InboundMessage(
         channel=Channel.EMAIL,
