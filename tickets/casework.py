@@ -82,7 +82,19 @@ def assign(engine: Engine, ticket_id: int, *, actor: str, to: str | None) -> Non
         _event(db, ticket, "assigned", actor, now, before=before, after=ticket.assignee)
 
 
-def change_status(engine: Engine, ticket_id: int, *, actor: str, status: str) -> None:
+def closing_invitation(reference: str, public_url: str) -> str:
+    """The message a resident gets when their enquiry is closed: it invites a rating on the
+    tracking page (their reference and the code from our first message open it)."""
+    return (f"Your enquiry {reference} is now closed. Please tell us how we did: rate our service "
+            f"from 1 to 5 stars at {public_url.rstrip('/')}/track with your reference and the "
+            "tracking code from our first message.")
+
+
+def change_status(engine: Engine, ticket_id: int, *, actor: str, status: str,
+                  policy: OutboxPolicy | None = None) -> None:
+    """Move the ticket along the status table. With ``policy`` (the console's outbox), closing
+    it also queues, in the same transaction, a message on the resident's channel inviting a
+    rating (none for a phone or walk-in enquiry: nowhere to send it)."""
     now = _now()
     with Session(engine) as db, db.begin():
         ticket = _ticket(db, ticket_id)
@@ -96,6 +108,12 @@ def change_status(engine: Engine, ticket_id: int, *, actor: str, status: str) ->
         if target.value in ("resolved", "closed"):
             ticket.closed_at = now
         _event(db, ticket, "status_changed", actor, now, before=before, after=target.value)
+        if target.value == "closed" and policy is not None:
+            sent = _queue_on_residents_channel(
+                db, ticket, actor, closing_invitation(ticket.reference, policy.public_url), policy,
+                f"closing-{now.timestamp():.0f}", now)
+            if sent is not None:
+                _event(db, ticket, "rating_invited", actor, now, channel=sent.channel)
 
 
 def move(engine: Engine, ticket_id: int, *, actor: str, to: str, reason: str, keep: bool = False) -> None:
@@ -205,30 +223,53 @@ def reply(engine: Engine, ticket_id: int, *, author: str, body: str, policy: Out
     now = _now()
     with Session(engine) as db, db.begin():
         ticket = _ticket(db, ticket_id)
-        last = db.scalar(select(TicketMessage).where(TicketMessage.ticket_id == ticket.id,
-                                                     TicketMessage.direction == "in")
-                         .order_by(TicketMessage.received_at.desc()).limit(1))
-        channel = last.channel if last else ticket.channel
         ticket.updated_at = now
-        if channel in ("email", "webform") and last is not None and last.sender_email:
-            cc = tuple(v for (v,) in db.execute(select(TicketParticipant.value).where(
-                TicketParticipant.ticket_id == ticket.id, TicketParticipant.kind == "email",
-                TicketParticipant.role == "cc")))
-            thread = Thread(in_reply_to=last.email_message_id, references=tuple(last.email_references or ()),
-                            subject=last.subject or ticket.subject)
-            row = queue_reply(db, ticket, author, body, "email", policy=policy,
-                              target=ReplyTarget(last.sender_email, cc=cc, thread=thread),
-                              idempotency_key=idempotency_key or uuid.uuid4().hex, now=now)
-            _event(db, ticket, "reply_queued", author, now, channel="email", outbox_id=row.id)
-            return ReplyOutcome("email", row.recipient, row.status.value)
-        if channel == "sms" and last is not None and last.sender_phone:
-            to = (last.recipients or {}).get("to") or []
-            sender = to[0].get("phone") if to and isinstance(to[0], dict) else None
-            row = queue_reply(db, ticket, author, body, "sms", policy=policy,
-                              target=ReplyTarget(last.sender_phone, sender=sender),
-                              idempotency_key=idempotency_key or uuid.uuid4().hex, now=now)
-            _event(db, ticket, "reply_queued", author, now, channel="sms", outbox_id=row.id)
-            return ReplyOutcome("sms", row.recipient, row.status.value)
+        sent = _queue_on_residents_channel(db, ticket, author, body, policy,
+                                           idempotency_key or uuid.uuid4().hex, now)
+        if sent is not None:
+            _event(db, ticket, "reply_queued", author, now, channel=sent.channel, outbox_id=sent.outbox_id)
+            return ReplyOutcome(sent.channel, sent.recipient, sent.status)
+        last = _last_incoming(db, ticket)
         db.add(TicketNote(ticket_id=ticket.id, author=author, body=f"Call back: {body}", created_at=now))
         _event(db, ticket, "callback_requested", author, now)
         return ReplyOutcome("callback", last.sender_phone if last else None, "callback")
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    channel: str
+    recipient: str | None
+    status: str
+    outbox_id: int
+
+
+def _last_incoming(db: Session, ticket: Ticket) -> TicketMessage | None:
+    return db.scalar(select(TicketMessage).where(TicketMessage.ticket_id == ticket.id,
+                                                 TicketMessage.direction == "in")
+                     .order_by(TicketMessage.received_at.desc()).limit(1))
+
+
+def _queue_on_residents_channel(db: Session, ticket: Ticket, author: str, body: str, policy: OutboxPolicy,
+                                key: str, now: datetime) -> _Queued | None:
+    """An outbox row to the resident on the channel of their last message (email threaded with
+    copies to those copied in; SMS from the number they texted), in the caller's transaction;
+    None when that channel cannot be written back to (a phone call, a walk-in)."""
+    last = _last_incoming(db, ticket)
+    channel = last.channel if last else ticket.channel
+    if channel in ("email", "webform") and last is not None and last.sender_email:
+        cc = tuple(v for (v,) in db.execute(select(TicketParticipant.value).where(
+            TicketParticipant.ticket_id == ticket.id, TicketParticipant.kind == "email",
+            TicketParticipant.role == "cc")))
+        thread = Thread(in_reply_to=last.email_message_id, references=tuple(last.email_references or ()),
+                        subject=last.subject or ticket.subject)
+        row = queue_reply(db, ticket, author, body, "email", policy=policy,
+                          target=ReplyTarget(last.sender_email, cc=cc, thread=thread),
+                          idempotency_key=key, now=now)
+        return _Queued("email", row.recipient, row.status.value, row.id)
+    if channel == "sms" and last is not None and last.sender_phone:
+        to = (last.recipients or {}).get("to") or []
+        sender = to[0].get("phone") if to and isinstance(to[0], dict) else None
+        row = queue_reply(db, ticket, author, body, "sms", policy=policy,
+                          target=ReplyTarget(last.sender_phone, sender=sender), idempotency_key=key, now=now)
+        return _Queued("sms", row.recipient, row.status.value, row.id)
+    return None

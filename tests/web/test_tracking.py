@@ -16,8 +16,9 @@ from tests.web.console_support import (
     ConsoleServer,
     hidden,
 )
-from tickets import casework
+from tickets import casework, outbox
 from tickets.models import FeedbackDepartment, Ticket, TicketMessage
+from tickets.outbox import OutboxPolicy
 from tickets.service import issue_tracking_secret
 from web.tracking import TRACK_COOKIE
 
@@ -174,7 +175,11 @@ def test_after_closure_the_resident_rates_every_department_that_handled_it(
         casework.move(server.engine, ticket_id, actor="agent@council.example.gov.uk", to="parking",
                       reason="abandoned vehicles are parking's")
         casework.change_status(server.engine, ticket_id, actor="agent@council.example.gov.uk",
-                               status="closed")
+                               status="closed", policy=OutboxPolicy(public_url="https://enquiries.example.gov.uk"))
+        with server.engine.connect() as conn:  # the closing message invites the rating, by email
+            [invitation] = [r for r in outbox.for_ticket(conn, ticket_id) if r.body and "rate our" in r.body]
+        assert invitation.recipient == "ann@example.com" and invitation.channel.value == "email"
+        assert "https://enquiries.example.gov.uk/track" in invitation.body and reference in invitation.body
         page = browser.get("/track/enquiry")
         assert "How did we do?" in page.text
         rated = browser.post("/track/enquiry/feedback", data={**hidden(page.text), "rating": "2",

@@ -170,7 +170,7 @@ async def change_status(request: Request, reference: str, who: SignedIn = requir
                         console: ConsoleContext = Depends(console_context)) -> Response:  # noqa: B008
     def action(ticket_id: int, form: dict[str, str]) -> None:
         casework.change_status(console.engine, ticket_id, actor=who.account.email,
-                               status=form.get("status", ""))
+                               status=form.get("status", ""), policy=console.outbox)
     return await _act(request, reference, who, console, action, "status", "status")
 
 
