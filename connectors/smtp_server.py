@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
+from prometheus_client import Counter
 
 from connectors.base import Publisher, PublishError
 from connectors.email_parser import EmailParseError, parse_email
@@ -34,6 +35,10 @@ from schemas.blobs import BlobStore
 from schemas.inbound import InboundMessage
 
 log = logging.getLogger(__name__)
+
+# served on 'frontdoor smtp's metrics port (FRONTDOOR_SMTP_METRICS_PORT) beside frontdoor_smtp_up
+MAILS = Counter("frontdoor_smtp_mails_total", "Mails answered at DATA, by outcome "
+                "(accepted: 250 after Kafka's ack; try_later: 451; rejected: 554; too_big: 552)", ["outcome"])
 
 REPLY_OK = "250 2.0.0 OK: queued as {id}"
 REPLY_RELAY = "550 5.7.1 Relaying denied: this server only accepts mail for {domains}"
@@ -76,6 +81,7 @@ class SmtpHandler:
             raw = raw.encode("utf-8", "surrogateescape")
         size = _size(spool) if spool is not None else len(raw)
         if size > self.max_bytes:
+            MAILS.labels("too_big").inc()
             return REPLY_TOO_BIG.format(limit=self.max_bytes)
         loop = asyncio.get_running_loop()
         try:
@@ -83,24 +89,30 @@ class SmtpHandler:
                                                   envelope.mail_from, list(envelope.rcpt_tos))
         except EmailParseError as exc:
             log.warning("smtp: rejected mail from %s: %s", envelope.mail_from, exc)
+            MAILS.labels("rejected").inc()
             return REPLY_REJECT.format(reason=exc.reason)
         except OSError as exc:  # the blob store: disk full or unwritable; the sender keeps the mail
             log.error("smtp: could not store mail from %s (%s); answered 451 so the sender retries",
                       envelope.mail_from, exc)
+            MAILS.labels("try_later").inc()
             return REPLY_TRY_LATER
         except Exception:  # a bug must make the sender retry, not lose the mail
             log.exception("smtp: unexpected error parsing mail from %s", envelope.mail_from)
+            MAILS.labels("try_later").inc()
             return REPLY_TRY_LATER
         try:
             await loop.run_in_executor(None, self.publisher.publish, message)
         except PublishError as exc:
             log.warning("smtp: Kafka did not take %s (%s); answered 451 so the sender retries",
                         message.dedupe_key, exc)
+            MAILS.labels("try_later").inc()
             return REPLY_TRY_LATER
         except Exception:
             log.exception("smtp: unexpected error publishing %s", message.dedupe_key)
+            MAILS.labels("try_later").inc()
             return REPLY_TRY_LATER
         log.info("smtp: accepted %s for %s", message.dedupe_key, ", ".join(message.source.mailboxes))
+        MAILS.labels("accepted").inc()
         return REPLY_OK.format(id=message.id)
 
     def _parse_spooled(self, spool: IO[bytes] | None, raw: bytes, size: int, mail_from: str | None,

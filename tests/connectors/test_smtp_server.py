@@ -22,6 +22,7 @@ from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from connectors.smtp_server import SmtpHandler, SmtpServer, tls_context
 from ingest.bus import KafkaPublisher, read_topic
@@ -89,6 +90,11 @@ def messages(kafka: KafkaHandle, topic: str, expect: int | None = None) -> list[
     return [InboundMessage.model_validate_json(r.value or b"") for r in records]
 
 
+def mails(outcome: str) -> float:
+    """'frontdoor smtp's count of mails answered with this outcome."""
+    return REGISTRY.get_sample_value("frontdoor_smtp_mails_total", {"outcome": outcome}) or 0.0
+
+
 def test_mail_to_several_departments_is_one_message_listing_every_mailbox(
         smtp: Running, kafka: KafkaHandle, fresh_topic: str) -> None:
     msg = email("Rubbish and rats behind the flats")
@@ -112,10 +118,13 @@ def test_reply_250_carries_the_message_id_only_after_the_ack(smtp: Running, kafk
         client.ehlo()
         client.mail("resident@example.org")
         client.rcpt(f"waste@{DOMAIN}")
+        accepted_before = mails("accepted")
         code, reply = client.data(email("Noise from the pub").as_bytes(policy=SMTP))
     assert code == 250
     (message,) = messages(kafka, fresh_topic, expect=1)
     assert message.id in reply.decode()
+    # the stage's metrics count it (what the ops dashboard's ingest figures can read)
+    assert mails("accepted") == accepted_before + 1
 
 
 def test_relay_attempt_is_refused_with_550(smtp: Running, kafka: KafkaHandle, fresh_topic: str) -> None:
