@@ -35,6 +35,7 @@ from tickets.models import (
     TicketReference,
     aware,
 )
+from tickets.repository import search_tokens, words_condition
 
 Stmt = Any  # a Select being built up (SQLAlchemy 2.1's generic Select is variadic)
 
@@ -402,13 +403,7 @@ def search(engine: Engine, q: str, *, departments: Sequence[str] | None, limit: 
 
 
 def _words(engine: Engine, q: str) -> Stmt:
-    words = re.findall(r"\w+", q)[:8]
-    if not words:
+    tokens = search_tokens(q)
+    if not tokens:
         return select(TicketMessage.ticket_id).where(text("0 = 1"))
-    if engine.dialect.name == "postgresql":
-        return select(TicketMessage.ticket_id).where(
-            text("search_vector @@ plainto_tsquery('english', :q)").bindparams(q=" ".join(words))).limit(500)
-    match = " ".join(f'"{w}"' for w in words)
-    return select(TicketMessage.ticket_id).where(TicketMessage.id.in_(
-        select(text("rowid")).select_from(text("ticket_messages_fts")).where(
-            text("ticket_messages_fts MATCH :match").bindparams(match=match)).limit(500)))
+    return select(TicketMessage.ticket_id).where(words_condition(engine.dialect.name, tokens, 500)).limit(500)

@@ -344,22 +344,14 @@ class TicketRepository:
             return self._search(conn, words, limit)
 
     def _search(self, conn: Connection, words: str, limit: int) -> list[MessageHit]:
-        tokens = _WORD.findall(words.lower())
+        tokens = search_tokens(words)
         if not tokens:
             return []
         m = messages_t.c
-        if conn.dialect.name == "sqlite":
-            match = " ".join(f'"{t}"' for t in tokens)  # each a quoted term: no FTS5 syntax from users
-            ids = conn.execute(text("SELECT rowid FROM ticket_messages_fts WHERE ticket_messages_fts "
-                                    "MATCH :q ORDER BY rowid DESC LIMIT :n"),
-                               {"q": match, "n": limit}).scalars().all()
-            where: Any = m.id.in_(ids)
-        else:
-            where = text("ticket_messages.search_vector @@ plainto_tsquery('english', :q)").bindparams(
-                q=" ".join(tokens))
         rows = conn.execute(select(m.id, m.ticket_id, m.subject, m.body_text, m.received_at,
                                    tickets_t.c.reference)
-                            .join(tickets_t, tickets_t.c.id == m.ticket_id).where(where)
+                            .join(tickets_t, tickets_t.c.id == m.ticket_id)
+                            .where(words_condition(conn.dialect.name, tokens, limit))
                             .order_by(m.id.desc()).limit(limit)).all()
         return [MessageHit(r.id, r.ticket_id, r.reference, r.subject, _snippet(r.body_text, tokens),
                            aware(r.received_at)) for r in rows]
@@ -405,6 +397,27 @@ class TicketRepository:
             rows = conn.execute(select(*_SUMMARY_COLUMNS).where(*conditions).order_by(*order)
                                 .limit(per_page).offset((page - 1) * per_page)).all()
         return Page(tuple(_summary(r) for r in rows), total, page, per_page)
+
+
+def search_tokens(words: str, most: int = 8) -> list[str]:
+    """The words a search box's text is matched on (lower case, at most `most`)."""
+    return _WORD.findall(words.lower())[:most]
+
+
+def words_condition(dialect: str, tokens: Sequence[str], limit: int) -> Any:
+    """Messages containing every token (stemmed), as a condition on ticket_messages.
+
+    SQLite asks FTS5 for the newest `limit` matches (each token a quoted term, so no FTS5 syntax
+    reaches it from the user); PostgreSQL matches the tsvector column under its GIN index.
+    """
+    if dialect == "postgresql":
+        return text("ticket_messages.search_vector @@ plainto_tsquery('english', :q)").bindparams(
+            q=" ".join(tokens))
+    match = " ".join(f'"{t}"' for t in tokens)
+    return messages_t.c.id.in_(
+        select(text("rowid")).select_from(text("ticket_messages_fts"))
+        .where(text("ticket_messages_fts MATCH :match").bindparams(match=match))
+        .order_by(text("rowid DESC")).limit(limit))
 
 
 def _links_query(ticket_id: int) -> Any:

@@ -14,6 +14,7 @@ from schemas.reference import new_reference
 from schemas.routed import StatutoryClock
 from tests.conftest import frontdoor
 from tests.tickets.factory import email, form, later, record, routed, sms
+from tickets import queues as reads
 from tickets.db import make_engine
 from tickets.repository import QueueFilter, TicketRepository
 from tickets.service import TicketWriter
@@ -77,6 +78,15 @@ def test_search_is_newest_first_and_never_reads_user_syntax(engine: Engine) -> N
     assert newest is not None and older is not None and newest > older
     # FTS syntax typed by a person is only words: no OR, no unbalanced quote errors
     assert repository.search('collection" OR "lamp') == repository.search("collection lamp")
+
+
+def test_the_console_search_box_finds_tickets_by_words_in_their_messages(engine: Engine) -> None:
+    by_words = reads.search(engine, "collections missed", departments=None)  # stemmed, every word
+    assert [row.reference for row in by_words] == [FORM_REF]
+    assert [row.reference for row in reads.search(engine, "lamp", departments=["waste"])] != []
+    assert reads.search(engine, "lamp", departments=["parking"]) == []  # an officer's scope holds
+    assert reads.search(engine, 'lamp" OR "collection', departments=None) == reads.search(
+        engine, "lamp collection", departments=None)  # typed syntax is only words
 
 
 def test_queues_filter_sort_and_page_in_the_database(engine: Engine) -> None:
