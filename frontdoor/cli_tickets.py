@@ -148,7 +148,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         revision: str = typer.Option("head", help="Target revision (default: the code's head)."),
     ) -> None:
         """Apply the database migrations (every stage refuses a database behind the code)."""
-        from tickets.db import shown_url, upgrade
+        from ingest.database import shown_url
+        from tickets.db import upgrade
 
         url = load_settings().effective_database_url
         before, after = upgrade(url, revision)

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -33,18 +32,16 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    create_engine,
     delete,
-    event,
     func,
     insert,
     select,
     update,
 )
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from schemas.errors import OperatorError
+from ingest.database import is_sqlite, open_engine, unreachable
 
 metadata = MetaData()
 
@@ -184,33 +181,15 @@ class IntakeStore:
 
     @classmethod
     def from_url(cls, url: str) -> IntakeStore:
-        connect_args: dict[str, Any] = {}
-        if url.startswith("sqlite"):
-            path = url.split("///", 1)[-1]
-            if path and path != ":memory:":
-                try:
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise OperatorError(f"cannot create the database directory for {path}: {exc.strerror}") \
-                        from None
-            connect_args = {"check_same_thread": False, "timeout": 30}
-        shown = make_url(url).render_as_string(hide_password=True) if "://" in url else url
+        # A SQLite file never drops a connection: a pool as large as the server's thread pool,
+        # so no request opens (and sets up) a new one.
+        pool: dict[str, Any] = {"pool_size": 40, "max_overflow": 10} if is_sqlite(url) else {}
+        engine = open_engine(url, **pool)
         try:
-            # A SQLite file never drops a connection: no ping (a query) at every checkout; and a pool
-            # as large as the server's thread pool, so no request opens (and sets up) a new one.
-            pool: dict[str, Any] = {"pool_size": 40, "max_overflow": 10} if url.startswith("sqlite") else {}
-            engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not pool, **pool)
-            if url.startswith("sqlite"):
-                event.listen(engine, "connect", _sqlite_pragmas)
             store = cls(engine)
             store.create()
-        except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-            raise OperatorError(f"FRONTDOOR_DATABASE_URL={shown} is not a database URL SQLAlchemy can use "
-                                f"({exc.__class__.__name__}): e.g. postgresql+psycopg://user:pw@host/db") \
-                from None
         except OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise OperatorError(f"cannot open the database {shown}: {reason}") from None
+            raise unreachable(url, exc) from None
         return store
 
     def create(self) -> None:
@@ -479,14 +458,6 @@ class IntakeStore:
         """Counts per table, for operators and tests."""
         with self.engine.connect() as conn:
             return {t.name: len(conn.execute(select(t)).all()) for t in metadata.sorted_tables}
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a crash of the process
-    cursor.close()
 
 
 def dumps(value: object) -> str:

@@ -15,10 +15,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import OperationalError
 
+from ingest.database import is_sqlite, open_engine, unreachable
 from schemas.errors import OperatorError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -29,31 +29,11 @@ class SchemaBehindError(OperatorError):
     """The database is at an older revision than the code: the stage must not touch it."""
 
 
-def shown_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True) if "://" in url else url
-
-
 def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
     """An engine for ``url``; ``immediate`` makes every SQLite transaction take the write lock
     at BEGIN (for writers that read first), so concurrent writers queue instead of failing."""
-    connect_args: dict[str, Any] = {}
-    sqlite = url.startswith("sqlite")
-    if sqlite:
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            try:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise OperatorError(f"cannot create the database directory for {path}: {exc.strerror}") \
-                    from None
-        connect_args = {"check_same_thread": False, "timeout": 30}
-    try:
-        engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not sqlite, **kwargs)
-    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-        raise OperatorError(f"FRONTDOOR_DATABASE_URL={shown_url(url)} is not a database URL SQLAlchemy "
-                            f"can use ({exc.__class__.__name__}): "
-                            "e.g. postgresql+psycopg://user:pw@host/db") from None
-    if sqlite:
+    engine = open_engine(url, **kwargs)
+    if is_sqlite(url):
         event.listen(engine, "connect", _sqlite_connect)
         if immediate:
             event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
@@ -66,12 +46,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own would be deferred
     # and late); see "Serializable isolation / Savepoints / Transactional DDL" in its docs.
     dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a crash of the process
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+    dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
 
 def alembic_config(url: str) -> Config:
@@ -130,5 +105,4 @@ def _reachable_revision(engine: Engine, url: str) -> str | None:
     try:
         return current_revision(engine)
     except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise OperatorError(f"cannot open the database {shown_url(url)}: {reason}") from None
+        raise unreachable(url, exc) from None
