@@ -14,7 +14,8 @@
    departments, participants, messages, clocks, links, audit events, and the consumed offsets.
 
 The caller commits, so messages, ticket changes and offsets are durable together or not at all.
-A message already held (another department's copy, a replay, a redelivery) changes nothing. Two
+A message already held (another department's copy, a replay, a redelivery) changes nothing, except
+that a decision re-made by ``frontdoor replay`` moves the open ticket it opened (tickets/rerouting.py). Two
 consumers racing on a new address or on one message meet a unique constraint; the loser's
 transaction is rolled back and the batch redone, when it finds the winner's rows.
 """
@@ -38,7 +39,7 @@ from ingest.bus import Record
 from ingest.errors import PoisonMessageError, UnknownSchemaVersionError
 from schemas.inbound import InboundMessage
 from schemas.reference import normalise_reference
-from schemas.routed import ROUTED_SCHEMA_VERSION, RoutedMessage
+from schemas.routed import ROUTED_SCHEMA_VERSION, RoutedMessage, Routing
 from tickets import clocks as clock_rules
 from tickets.identity import Identity, IdentityKind, ResolutionKind, resolve_identities
 from tickets.models import (
@@ -59,6 +60,7 @@ from tickets.models import (
     utcnow,
 )
 from tickets.references import draw_reference
+from tickets.rerouting import apply_replayed, routed_departments
 from tickets.status import TicketStatus
 from tickets.threading import (
     Action,
@@ -207,6 +209,7 @@ class _Writes:
     events: list[dict[str, Any]] = field(default_factory=list)
     ticket_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
     opened: list[tuple[int, _Item]] = field(default_factory=list)
+    replayed: list[tuple[int, str, Routing]] = field(default_factory=list)  # held messages routed anew
 
 
 @dataclass(frozen=True)
@@ -438,6 +441,9 @@ class TicketWriter:
             decision = decide(message, item.keys, context, self.policy, at)
             if decision.action is Action.DUPLICATE:
                 duplicates += 1
+                held = loaded.held.get(message.dedupe_key)
+                if item.routed.routing.replayed and held is not None:
+                    writes.replayed.append((int(held), message.dedupe_key, item.routed.routing))
                 continue
             if decision.action is Action.IGNORE:
                 ignored += 1
@@ -511,8 +517,7 @@ class TicketWriter:
             writes.new_refs.append({"reference": reference, "dedupe_key": message.dedupe_key,
                                     "issued_at": utcnow(), "ticket_id": ticket_id, "kind": "primary"})
         loaded.references[reference] = str(ticket_id)
-        departments = list(dict.fromkeys([routing.department, *routing.departments])) \
-            if routing.departments or not routing.triage else [routing.department]
+        departments = routed_departments(routing)
         clocks = clock_rules.clocks_for(
             statutory_kind=routing.statutory_clock.kind if routing.statutory_clock else None,
             enquiry_type=routing.enquiry_type, received_on=clock_rules.today_in_england(message.received_at),
@@ -708,6 +713,8 @@ class TicketWriter:
                              rows)
         if writes.events:
             conn.execute(insert(events_t), tid(writes.events, "ticket_id"))
+        if writes.replayed:
+            apply_replayed(conn, writes.replayed)
 
     @staticmethod
     def _insert_suggested(conn: Connection, rows: list[dict[str, Any]]) -> None:
