@@ -142,7 +142,7 @@ def move(engine: Engine, ticket_id: int, *, actor: str, to: str, reason: str, ke
         db.add(Correction(ticket_id=ticket.id, message_id=first.id if first else None,
                           from_department=correction.from_department or None, to_department=to,
                           model_version=correction.model_version or None, confidence=correction.confidence,
-                          channel=correction.channel, actor=actor, at=now))
+                          channel=correction.channel, actor=actor, reason=reason, at=now))
         if to not in departments:
             db.add(TicketDepartment(ticket_id=ticket.id, department=to, role="involved", added_at=now))
         if not keep:

@@ -264,6 +264,7 @@ class Correction(Base):
     confidence: Mapped[float | None] = mapped_column(Float)
     channel: Mapped[str | None] = mapped_column(String(16))
     actor: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")  # what the agent said
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 

@@ -182,7 +182,7 @@ def corrections_from_database(session: Session) -> list[Correction]:
         at = aware(row.at)
         out.append(Correction(ticket=reference, from_department=row.from_department or "",
                               to_department=row.to_department, model_version=row.model_version or "",
-                              confidence=row.confidence, channel=row.channel or "", who=row.actor, reason="",
-                              at=at if at is not None else datetime.min,
+                              confidence=row.confidence, channel=row.channel or "", who=row.actor,
+                              reason=row.reason, at=at if at is not None else datetime.min,
                               text=texts.get(message_id or -1, "")))
     return out

@@ -124,7 +124,8 @@ def test_corrections_from_the_database_train_the_router(upgraded_url: str, tmp_p
             s.flush()
             s.add(CorrectionRow(ticket_id=ticket.id, message_id=None, from_department="waste",
                                 to_department="highways", model_version="m7", confidence=0.44, channel="sms",
-                                actor="agent@council", at=T0 + timedelta(hours=1)))
+                                actor="agent@council", reason="a pothole is the road's",
+                                at=T0 + timedelta(hours=1)))
         with Session(engine) as s:
             [correction] = corrections_from_database(s)
     finally:
@@ -133,6 +134,7 @@ def test_corrections_from_the_database_train_the_router(upgraded_url: str, tmp_p
             correction.confidence, correction.who) == ("FD-1234-5678", "waste", "highways", "m7", 0.44,
                                                        "agent@council")
     assert correction.text == "There is a pothole by the school"
+    assert correction.reason == "a pothole is the road's"
     if not upgraded_url.startswith("sqlite"):
         return
     monkeypatch.setenv("FRONTDOOR_DATABASE_URL", upgraded_url)
