@@ -34,7 +34,12 @@ shapes of the same problem:
   ``angry`` (a repeated complaint, capitals and threats to call the councillor),
   ``esl`` (second-language English), ``followup`` (chasing an earlier report) and ``chat``
   (web-chat lines). Each problem is rendered in seven of them chosen at random, and
-  ``us311`` always.
+  ``us311`` always. A question ("how do i book a pitch") is never chased, ranted about or
+  "attended to": it gets only the registers a question fits.
+* About 100 whole messages written one by one (``HANDWRITTEN``, register ``hand``), in all
+  these voices, for the six departments and for the departments across their boundaries
+  (licensing, planning, benefits, adult social care), a few of each so the other fourteen
+  departments are not swamped.
 
 Every word was written for this project: no resident's report was copied from any dataset.
 Streets are invented, there are no names of real people, no real addresses and no number
@@ -314,7 +319,7 @@ PROBLEMS: dict[str, list[str]] = {
         "bathroom | the bath panel is broken and the floor is rotten | bathroom floor rotting around the tub",
         "gutter | the gutter on our council house is hanging off | gutter falling off the house",
         "fence council house | the fence at our council house blew down | fence at my rental blew down",
-        "adaptations | i need a walk in shower and rails fitted | need grab bars and a walk in shower installed, disabled tenant",
+        "adaptations in my council flat | i need a walk in shower and rails fitted in my council flat | need grab bars and a walk in shower installed in my public housing unit, disabled tenant",
         "housing register | how do i get on the council housing list | how do i apply for public housing",
         "housing band | why has my band gone down on the housing register | why did my priority on the housing waitlist change",
         "overcrowded | six of us in a two bed flat | six people in a two bedroom apartment, need bigger place",
@@ -427,6 +432,168 @@ BOUNDARIES: dict[str, list[str]] = {
     ],
 }
 
+# Whole messages written one by one (no frame, no rendering), for the six street departments
+# and, on the boundaries with them, for licensing, planning, benefits and adult social care:
+# objecting to a late licence is licensing while the noise itself is environmental health;
+# bedsits and fences without permission are planning; a stopped housing benefit is benefits
+# even when the arrears are rent; rails for an owner-occupier are adult social care.
+HANDWRITTEN = """
+# waste
+bin day tmrw but they never came last time either. 14 houses on our side all missed
+Hello, I've just moved into the area, which day is the recycling collected and do you take soft plastics?
+The lads on the bin round keep leaving our bins in the middle of the drive so I can't get the car out. Small thing but every week.
+whole street covered in rubbish after the wind knocked the bins over on collection day, crew didnt pick any of it up
+There is a shopping trolley, a mattress and about twenty black bags in the brook under the footbridge. Ducks are getting tangled in it.
+REQUEST: Bulk trash pickup - old mattress, box spring and a broken recliner. Will put at curb Sunday night.
+Illegal dumping in progress - guy in a pickup unloading drywall behind the strip mall right now
+Residents report trash cans on the 400 block have not been serviced in two weeks. Cans overflowing into the street.
+graffiti on our garden wall facing the footpath, we didnt do it and cant afford to get it cleaned
+Please can the litter pickers come along the canal towpath, it's full of cans and nitrous oxide canisters after every weekend.
+the bin lorry cracked our drive reversing up the close and the crew took no notice. also they left the recycling box in the road
+Dear Sirs, I have been charged for the garden waste service for this year but my brown bin has not been emptied once since August. I should like either the collections or a refund.
+I've got a load of garden waste from cutting back the hedge, more than will fit in the bin. Can I book an extra collection or do I have to take it to the tip?
+dead pigeon in the middle of the playground at the nursery gate, can someone remove it before the kids come in
+Someone has smashed the glass recycling bank and there's glass all over the car park by the village hall
+blue bin not emptied because it was 'overweight'?? its cardboard
+Hi, the street bin outside the Co-op on the parade has been burnt out and melted. Could a new one be fitted?
+Good evening, my neighbour stores about ten bags of rubbish in his front garden and says the council won't take them. It's been months and it is attracting foxes and gulls.
+# highways
+Caller states vehicle damaged by pothole on the bypass slip road, wishes to claim. Advised claim form online.
+pothole rd by the railway arches nearly took my front wheel off on my bike
+Potholes all down the lane to the farm, the tarmac has gone to rubble
+Dear Highways Department, I write regarding the footway outside the parade of shops, where several slabs have lifted and one is missing entirely. My wife, who is partially sighted, caught her foot and fell last Thursday. I would ask that this be made safe urgently.
+the new tarmac they put down last month has already got a hole in it by the drain
+lights out all along the dual carriageway from the roundabout to the bridge, really dangerous in the rain
+the pedestrian crossing by the care home takes forever to change, old people are giving up and crossing on red
+Street light pole on the corner is leaning badly after the storm, looks like it could fall onto the road
+can the council put a salt bin at the top of our hill, its really steep and there isnt one
+road closed sign left up on our road for three weeks after the work finished and people keep turning round in our drives
+Water has been pouring across the road from a broken pipe for two days now and it's started to freeze at night
+Report: Street cave-in developing near manhole, approx 2ft across, in eastbound lane
+Sidewalk is completely gone in front of the vacant lot, people walking in the street
+Traffic signal head turned sideways after the windstorm - drivers can't see it
+the hedge from the empty house has grown right over the footpath and the pavement lamp is inside it now
+Gully outside the newsagents has had the grid stolen, open hole in the road
+Is there a plan to resurface our road? Patch on patch on patch and still full of holes.
+# parking
+car been parked outside my nans with a for sale sign for 3 months, she cant get her mobility scooter out
+The grey van with no wheel trims has been on the verge at the end of our road since summer. Flat tyres, moss growing, no tax.
+parents blocking our drive every school run, i leave for work at 8.40 and cant get out
+I was issued a penalty charge for parking in a loading bay, but I was unloading furniture for my elderly mother. How do I appeal?
+Complaint: parking enforcement officer was rude to my wife when she was helping a disabled passenger out of the car.
+Pls can we have a residents only scheme, cant park near our own homes with the hospital staff parking all day
+Abandoned vehicle: white sedan, no plates, windows broken, parked in front of hydrant for 3 weeks
+Vehicle has been parked on the sidewalk in front of the daycare all week blocking strollers
+my blue badge expired last week, can I still use the disabled bays while I wait for the new one
+there's a car parked on the grass at the end of the cul de sac for months with a tarpaulin over it, never moves
+Hi, can you tell me if the multi storey by the shopping centre is open on boxing day and what it costs?
+the pay station in the lot by the courthouse only takes coins, I don't carry cash, got a ticket
+Car parked on the zig zags outside the school every morning, same car, the dark blue people carrier
+Sir, I have received a penalty charge notice dated the fourteenth for a vehicle I sold in March. I have the V5 slip to prove it. Kindly cancel it.
+coaches park up all day along the seafront road in the residents bays
+# parks
+Branch came down on our car from the council tree outside in last nights wind, who do I claim from?
+The big willow by the duck pond has split down the middle, half of it is in the water
+council tree on our pavement is dropping sap all over cars and blocking the view from the drive, can it be pruned
+the play park at the back of the estate has no working swings at all now, and the roundabout is seized
+Please can the grass cutting crew collect the cuttings, they leave them all over the path and the kids tread it into the house
+Someone has ridden a quad bike all over the cricket square at the recreation ground
+We are a group of parents who would like to start a community garden in the unused corner of the park. Who would we need to speak to?
+my allotment plot has been broken into and the shed trashed, is there any security planned for the site
+trees in the cemetery are so overgrown the paths are dark and the graves are covered in leaves and moss
+The memorial bench for my mother in the park has been snapped in half, the plaque is missing
+Tree limb down blocking half the trail at the nature preserve
+Request tree trimming - city tree branches hanging over my roof and into gutters
+Park restroom has been closed for months, only one in the whole park
+Hedges around the recreation ground havent been cut for 2 years, they're over the footpath and you cant see the road
+The fencing round the dog park has a hole in it and dogs are getting out onto the road
+# environmental_health
+the takeaway downstairs has its fryers on till 3am and the fat smell and the noise of the extractor come straight up into our flat
+Loud music and shouting from a party house every weekend, different people each time, we think it's an Airbnb
+Dear Environmental Health, I wish to complain about the nursery next door, which has installed large air conditioning units facing my bedroom. They hum throughout the night. I have recorded levels on an app.
+Customer states he purchased a sandwich at the station kiosk with a use by date two weeks old, and has kept the packet.
+rats in next doors garden they leave bread out for the birds and rats are everywhere now
+The scrapyard behind our houses burns cables in a barrel most evenings and the smoke is black and stinks of plastic
+Saw staff at the bakery handling money and then bread with the same gloves, also a cat in the kitchen
+Someone is running a dog breeding setup in their garage, the barking is constant and the smell of dog mess in summer is awful
+fumes from the nail salon on the ground floor come up through the floor into our flat and give us headaches
+pigeons nesting under the railway bridge, droppings all over the pavement and on people walking under
+Complaint of rodent activity in the alley behind the restaurant row, rats seen around grease bins
+Noise complaint - construction crew working past 10pm on weeknights with jackhammers
+Odor complaint - strong smell of chemicals from the auto body shop spraying with the doors open
+Unsanitary conditions at the corner market, flies on the meat, no refrigeration on the milk
+The people at the end have a burning barrel going all day, you can't open a window on our side of the estate
+ice cream van plays its chimes at 9pm on our estate every night in summer, kids in bed
+# housing
+Dear Housing Officer, I have been a tenant at the flat for eleven years and the windows have never been replaced. The frames are rotten, they let in the rain, and the heating cannot keep up. I am 79 and my doctor has written a letter in support.
+Tenant reports no hot water after boiler service yesterday, engineer left without testing. Requests revisit.
+leak under my bath has rotted the floor and its now coming through the downstairs neighbours ceiling. council flat
+i am in the hostel and they say i have to leave on monday. where do i go, i have a job and cant lose it
+mould in my sons bedroom again after they washed it down in the summer, its on the ceiling now and on his clothes
+The communal heating in our sheltered housing block has been off since the weekend. The residents are all over 70.
+Rubbish and an old bike left on the landing outside our flat by the people next door, blocking the fire exit, caretaker not interested
+Can I buy my council house? I've been a tenant for 15 years. How does right to buy work now
+Tenant requesting key fob for communal entrance, lost hers and can't get in at night
+Leaseholder here, I've been billed for new windows in the block that haven't been fitted yet, can someone explain the charge
+The estate caretaker has not mopped or litter-picked the stairwells of block C since the summer
+My ex has moved out and the tenancy is in both our names, how do I get it into my name only
+No heat or hot water in the building for the whole winter weekend, landlord not answering, tenants freezing
+Tenant complaint: landlord refuses to repair broken windows and mold in the children's room, unit has roaches too
+Our council bungalow has no rail by the front step and my husband fell last week, can one be fitted
+the shower in our council flat has been leaking behind the tiles for months, the wall is soft and black
+# licensing
+The bar on the corner has applied to stay open till 3am at weekends. How do I object to the licence?
+The pub is serving drinks well after closing time, people coming out at 2am every Saturday. Is that within their licence?
+the off licence sells booze to kids in school uniform, I've seen it twice this week
+A street food van has started trading on the corner of the retail park every night. Does it have a street trading licence?
+Taxi driver refused to take my guide dog and drove off. I have the taxi number from the door.
+We want to hold a one day music festival on the rugby club field for about 800 people. What licences do we need?
+Can I object to the new betting shop licence on the high street, there are already four
+The shisha bar has tables outside on the pavement until 2am, are they licensed for that
+How do I get a licence to run a dog grooming and boarding business from home?
+# planning
+My neighbour has put up a two metre fence and a big shed right on the boundary without any planning. Can you check?
+They are converting the house next door into bedsits for eight people, does that need planning permission?
+Does putting a dropped kerb in need planning permission as well as the highways bit? It's a classified road.
+A phone mast has appeared on the pavement outside the school. Was there any consultation on this?
+Builders next door have knocked down the old boundary wall of a listed cottage. Is that allowed?
+How do I comment on the application for forty houses on the field behind our road
+The new flats being built on the garage site are much taller than the plans showed
+# benefits
+My housing benefit stopped when I started a new job and now the council says I'm in rent arrears. I only earn a little, can I still get some help with the rent?
+I have been told I must pay back an overpayment of housing benefit from two years ago, I can't afford it
+Can I get help with my council tax as I've just lost my job?
+I'm a council tenant and my universal credit housing element went down, can I get a discretionary housing payment to cover the gap
+Applied for the hardship fund for the broken boiler in my private rented house in October and heard nothing
+# adult_social_care
+My mum owns her bungalow and can't get in and out of the bath anymore, can she get an occupational therapist to look at rails and a bath seat?
+Worried about the old man at number 12, he's living in one room with no heating on and not eating, I think he's struggling to cope on his own
+My dad has dementia and keeps leaving the house at night, I'm his carer and I'm exhausted, what help is there
+My aunt's carers keep missing visits and she's been left without her medication twice
+"""
+
+
+def handwritten() -> dict[str, list[str]]:
+    """``HANDWRITTEN`` by department (a ``# department`` line starts each list)."""
+    found: dict[str, list[str]] = {}
+    department = ""
+    for line in HANDWRITTEN.strip().splitlines():
+        if line.startswith("# "):
+            department = line[2:].strip()
+            found[department] = []
+        elif line.strip():
+            found[department].append(line.strip())
+    return found
+
+
+def _channel(text: str) -> str:
+    if text.startswith(("Dear", "Sir")):
+        return "email"
+    if text.split()[0].rstrip(":") in {"Caller", "Customer", "Tenant", "Residents", "REQUEST", "Report", "Complaint"}:
+        return "phone"
+    return "sms" if text[0].islower() else "webform"
+
+
 # Extra detail a resident might add; chosen per department so a ramble carries its own texture.
 DETAILS: dict[str, list[str]] = {
     "waste": ["the foxes have had it all over the road", "it stinks in this heat", "the kids walk past it to school",
@@ -509,7 +676,7 @@ ELDERLY = [
     "Dear Sirs,\n\nI wish to report that {s}, {at_p}. {D}. I have lived at this address since {year} and I do not recall it ever being so bad. I would be obliged for a written reply.\n\nYours sincerely",
     "To the Council,\n\nForgive my writing, I do not use the computer and my grandson is typing this for me. {S}. {D}. {why_cap}. Would you kindly see to it.\n\nThank you",
     "Dear Council Officer,\n\nRe: {short}, {p}\n\nI write further to my telephone call of last month. {S}, and nothing appears to have been done. {D}. I trust this matter will now receive the attention it deserves.\n\nYours faithfully",
-    "Dear Madam or Sir,\n\nMay I draw to your attention a matter which is causing a great deal of distress near my home: {s}. As a pensioner {why}. I enclose a stamped addressed envelope for your reply.\n\nYours truly",
+    "Dear Madam or Sir,\n\nMay I draw to your attention a matter which is causing a great deal of distress near my home: {s}. I am a pensioner and {why}. I enclose a stamped addressed envelope for your reply.\n\nYours truly",
 ]
 WHY = ["I am not as steady on my feet as I was", "I live alone and cannot deal with it myself",
        "my late husband always dealt with these things", "I do not drive and rely on walking",
@@ -667,9 +834,10 @@ def render(department: str, problem: str, register: str, rng: random.Random) -> 
             frame = rng.choice(US_QUESTIONS)
         else:
             frame = rng.choice(US_311 if register == "us311" else US_EMAIL)
-        us_detail = rng.choice(["It's a hazard", "Been like this for weeks", "Kids play on this block",
-                                "Elderly neighbors can't get around it", "Already reported, no response",
-                                "Worse at night"])
+        us_detail = rng.choice(["Been like this for weeks", "Already reported, no response", "Please help",
+                                "This is the second time I'm reporting it"]
+                               + (["It's a hazard", "Kids play on this block", "Elderly neighbors can't get around it",
+                                   "Worse at night"] if department in {"highways", "parks", "waste"} else []))
         bare = loc.startswith(("in front of", "across from", "alley behind", "corner of"))
         at_loc = (loc if loc.startswith(("in front of", "across from")) else
                   f"in the {loc}" if loc.startswith("alley") else f"at {loc}" if not bare else f"at the {loc}")
@@ -679,6 +847,7 @@ def render(department: str, problem: str, register: str, rng: random.Random) -> 
         first, third = rng.sample(OPENERS, 2)
         lead = rng.choice(MIDDLE_LEADS)
         if is_question(problem):
+            lead = rng.choice(["What I actually wanted to ask was this.", "Anyway, my question.", "Anyway."])
             body = f"{sentence}? We are at {place}"
         elif rng.random() < 0.5:
             body = f"{sentence} ({place}), {detail}"
@@ -734,8 +903,11 @@ def rows_for(department: str, problems: list[str], rng: random.Random) -> list[d
 
 def main() -> None:
     rng = random.Random(8)  # noqa: S311 - a seeded corpus, not a secret
-    for department, problems in PROBLEMS.items():
-        rows = rows_for(department, problems + BOUNDARIES[department], rng)
+    hand = handwritten()
+    for department in sorted(set(PROBLEMS) | set(hand)):
+        rows = rows_for(department, PROBLEMS[department] + BOUNDARIES[department], rng) if department in PROBLEMS else []
+        rows += [{"text": text, "department": department, "channel": _channel(text),
+                  "source": f"{WAVE}-{department}-hand", "register": "hand"} for text in hand.get(department, [])]
         (OUT / f"{department}-{WAVE}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
         print(f"{department}: {len(rows)}")
 
