@@ -36,7 +36,7 @@ shapes of the same problem:
   (web-chat lines). Each problem is rendered in seven of them chosen at random, and
   ``us311`` always. A question ("how do i book a pitch") is never chased, ranted about or
   "attended to": it gets only the registers a question fits.
-* About 100 whole messages written one by one (``HANDWRITTEN``, register ``hand``), in all
+* 122 whole messages written one by one (``HANDWRITTEN``, register ``hand``), in all
   these voices, for the six departments and for the departments across their boundaries
   (licensing, planning, benefits, adult social care), a few of each so the other fourteen
   departments are not swamped.
