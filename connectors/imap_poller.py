@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
+from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from connectors.base import Publisher, PublishError
@@ -43,6 +44,16 @@ from schemas.blobs import BlobStore, BlobStoreError
 from schemas.inbound import InboundMessage
 
 log = logging.getLogger(__name__)
+
+# served on 'frontdoor imap's metrics port (FRONTDOOR_IMAP_METRICS_PORT) beside frontdoor_imap_up
+MAILS = Counter("frontdoor_imap_mails_total", "Mails taken from a mailbox, by outcome (published: on the "
+                "stream after Kafka's ack; copy: already published from another mailbox or before a "
+                "restart, only moved; failed: cannot become a message, moved to the error folder)",
+                ["mailbox", "outcome"])
+CONNECTION_LOST = Counter("frontdoor_imap_connection_errors_total",
+                          "Connections to a mailbox lost or refused (each followed by a reconnect "
+                          "with backoff)",
+                          ["mailbox"])
 
 _CONNECTION_ERRORS = (IMAPClientError, imaplib.IMAP4.error, OSError, ssl.SSLError, socket.timeout, EOFError)
 
@@ -245,6 +256,7 @@ class _Mailbox:
         self.client = None
         self.backoff = min(max(self.backoff * 2, 1.0), 60.0)
         self.retry_at = time.monotonic() + self.backoff
+        CONNECTION_LOST.labels(self.name).inc()
         if isinstance(error, LoginError):
             log.warning("imap %s: login refused for %s (%s): check its password or token; "
                         "trying again in %.0f s", self.name, self.config.user, error, self.backoff)
@@ -391,14 +403,18 @@ class ImapPoller:
         for item in fetched:
             if item.error is not None:
                 self._ack(item, failed=True)
+                MAILS.labels(item.box.name, "failed").inc()
             elif item.message is not None:
                 groups.setdefault(item.message.dedupe_key, _Group(item.message)).items.append(item)
         published = 0
         for group in groups.values():
+            outcome = "copy"
             if self._publish(group):
+                outcome = "published"
                 published += 1
             for item in group.items:
                 self._ack(item)
+                MAILS.labels(item.box.name, outcome).inc()
         return published
 
     def _fetch_all(self) -> list[_Fetched]:

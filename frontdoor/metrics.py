@@ -5,14 +5,14 @@
 FRONTDOOR_INTAKE_RELAY_METRICS_PORT, 9465). The other stages start theirs here, on
 ``FRONTDOOR_<STAGE>_METRICS_PORT`` (a setting, passed in; 0: off) with these defaults:
 
-=========  ====  ==================================
+=========  ====  =========================================================
 stage      port  its own figures
-=========  ====  ==================================
-smtp       9466  up, start time
-imap       9467  up, start time
+=========  ====  =========================================================
+smtp       9466  up, start time, mails answered by outcome
+imap       9467  up, start time, mails per mailbox by outcome, connections lost
 tickets    9468  up, start time, stored offset per partition (read at scrape)
 outbound   9469  up, start time, outbox rows per status (read at scrape)
-=========  ====  ==================================
+=========  ====  =========================================================
 
 Every one also carries the client library's process and Python collectors. A port already in
 use (a second ticket stage on one host) is a warning, never a reason not to run the stage.

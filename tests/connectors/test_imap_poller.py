@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
+from prometheus_client import REGISTRY
 
 from connectors.email_state import ImapStateStore
 from connectors.imap_poller import ImapConfig, ImapConfigError, ImapPoller, load_imap_config
@@ -97,6 +98,17 @@ def harness_factory(kafka: KafkaHandle, fresh_topic: str, tmp_path: Path) -> Ite
         harness.close()
 
 
+def mails(user: str, outcome: str) -> float:
+    """'frontdoor imap's count of mails taken from this user's mailbox with this outcome."""
+    labels = {"mailbox": f"{user}@council.example.gov.uk", "outcome": outcome}
+    return REGISTRY.get_sample_value("frontdoor_imap_mails_total", labels) or 0.0
+
+
+def connections_lost(user: str) -> float:
+    labels = {"mailbox": f"{user}@council.example.gov.uk"}
+    return REGISTRY.get_sample_value("frontdoor_imap_connection_errors_total", labels) or 0.0
+
+
 def test_new_mail_in_several_mailboxes_is_streamed_once_and_moved(
         dovecot: DovecotServer, harness_factory: Any, kafka: KafkaHandle, fresh_topic: str) -> None:
     for i in range(3):
@@ -109,6 +121,7 @@ def test_new_mail_in_several_mailboxes_is_streamed_once_and_moved(
 
     harness = harness_factory(config(dovecot, ["waste", "housing", "parking"]))
     poller = harness.poller()
+    before = {box: mails(box, "published") for box in ("waste", "housing", "parking")}
     assert poller.poll_once() == 5
     assert poller.poll_once() == 0  # nothing new: nothing read twice
 
@@ -125,6 +138,7 @@ def test_new_mail_in_several_mailboxes_is_streamed_once_and_moved(
     for user, moved in (("waste", 4), ("housing", 2), ("parking", 1)):
         assert dovecot.count(user) == 0
         assert dovecot.count(user, PROCESSED) == moved
+        assert mails(user, "published") - before[user] == moved  # each copy counted in its mailbox
 
 
 def test_idle_wakes_the_poller_when_mail_arrives(
@@ -207,6 +221,7 @@ def test_connection_loss_reconnects_with_backoff_and_logs_it(
         caplog: pytest.LogCaptureFixture) -> None:
     poller = harness_factory(config(dovecot, ["waste"])).poller()
     assert poller.poll_once() == 0  # connected, nothing there
+    lost = connections_lost("waste")
     subprocess.run(["doveadm", "-c", str(dovecot.config_path), "kick", "waste"], check=True,
                    capture_output=True, timeout=30)
     dovecot.append("waste", email("Street light out"))
@@ -219,6 +234,7 @@ def test_connection_loss_reconnects_with_backoff_and_logs_it(
     assert published == 1
     assert any("connection lost" in r.getMessage() and "reconnecting in" in r.getMessage()
                for r in caplog.records)
+    assert connections_lost("waste") > lost  # the operator sees it on the metrics port too
     assert [m.subject for m in messages(kafka, fresh_topic)] == ["Street light out"]
 
 
@@ -294,7 +310,9 @@ def test_mail_that_cannot_become_a_message_goes_to_the_error_folder(
     dovecot.append("waste", b"Subject: nobody sent this\r\n\r\nno sender at all\r\n")
     dovecot.append("waste", email("A good one"))
     poller = harness_factory(config(dovecot, ["waste"])).poller()
+    failed = mails("waste", "failed")
     assert poller.poll_once() == 1
+    assert mails("waste", "failed") - failed == 1
     assert dovecot.count("waste") == 0
     assert dovecot.count("waste", "Frontdoor/Failed") == 1
     assert [m.subject for m in messages(kafka, fresh_topic)] == ["A good one"]
