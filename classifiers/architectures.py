@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any, cast
 
 import numpy as np
-from spacy.attrs import ORTH
+from spacy.attrs import IS_ALPHA, LOWER, ORTH
 from spacy.strings import hash_string  # type: ignore[attr-defined]
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -56,17 +56,43 @@ def _init(model: Model[Any, Any], X: Any = None, Y: Any = None) -> None:
 
 def doc_keys(model: Model[Any, Any], doc: Doc) -> tuple[np.ndarray, np.ndarray]:
     """The distinct feature keys of one document and how often each occurs."""
-    words = np.asarray(doc.to_array([ORTH]), dtype="uint64").reshape(-1)
+    keys = np.concatenate(token_keys(model, doc)[0])
+    unique, counts = np.unique(keys, return_counts=True)
+    return unique, counts
+
+
+def token_keys(model: Model[Any, Any], doc: Doc) -> tuple[list[np.ndarray], np.ndarray]:
+    """The document's feature keys in parts (words, then each n-gram size, then each alphabetic
+    word's character n-grams), and the lower-case form's id of each token. Read from the
+    document's arrays, not from Token objects: building those was a third of classifying."""
+    table = np.asarray(doc.to_array([ORTH, LOWER, IS_ALPHA]), dtype="uint64").reshape(-1, 3)
+    words = np.ascontiguousarray(table[:, 0])
     parts = [words]
     for n in range(2, model.attrs["ngram_size"] + 1):
         if len(words) >= n:
             parts.append(np.asarray(model.ops.ngrams(n, cast(Any, words)), dtype="uint64"))
     low, high = model.attrs["char_min"], model.attrs["char_max"]
     if high >= low > 0:
-        parts.extend(_char_grams(token.lower_, low, high) for token in doc if token.is_alpha)
-    keys = np.concatenate(parts) if parts else np.zeros((0,), dtype="uint64")
-    unique, counts = np.unique(keys, return_counts=True)
-    return unique, counts
+        strings = doc.vocab.strings
+        parts.extend(_char_grams_of(strings, int(lower), low, high)
+                     for lower, alpha in zip(table[:, 1], table[:, 2], strict=True) if alpha)
+    return parts, table[:, 1]
+
+
+_GRAMS_BY_ID: dict[tuple[int, int, int], np.ndarray] = {}
+_MAX_GRAMS_BY_ID = 200_000
+
+
+def _char_grams_of(strings: Any, lower: int, low: int, high: int) -> np.ndarray:
+    """``_char_grams`` of the word with string id ``lower``, kept by id (a dictionary look-up
+    instead of a string and a cache key per token)."""
+    key = (lower, low, high)
+    grams = _GRAMS_BY_ID.get(key)
+    if grams is None:
+        if len(_GRAMS_BY_ID) >= _MAX_GRAMS_BY_ID:  # a long-running router meets new words forever
+            _GRAMS_BY_ID.clear()
+        grams = _GRAMS_BY_ID[key] = _char_grams(strings[lower], low, high)
+    return grams
 
 
 @lru_cache(maxsize=100_000)
@@ -153,3 +179,93 @@ def set_linear_weights(model: Model[Any, Any], coef: np.ndarray, intercept: np.n
     layer = model.get_ref("output_layer")
     layer.set_param("W", cast(Any, np.ascontiguousarray(coef, dtype="float32").reshape(-1)))
     layer.set_param("b", cast(Any, np.asarray(intercept, dtype="float32")))
+
+
+class LinearScorer:
+    """A fitted ``frontdoor.TextCatTfidfBOW.v1`` textcat's forward pass in NumPy, on a document
+    already tokenised: the same logits as the spaCy pipeline (to float32 rounding) without
+    its per-call machinery, so one tokenisation serves the department, enquiry-type and
+    safeguarding models alike, and an explanation costs one batch of arithmetic instead of a
+    dozen passes of the pipeline over edited copies of the text (``occlusion``)."""
+
+    def __init__(self, model: Model[Any, Any], labels: list[str]) -> None:
+        self.features = model.get_ref(FEATURES)
+        self.layer = model.get_ref("output_layer")
+        self.labels = labels
+        self.idf = np.asarray(self.features.get_param("idf"), dtype="float64")
+        self.scale = float(self.features.attrs["scale"])
+
+    @classmethod
+    def of(cls, nlp: Any) -> LinearScorer | None:
+        """The scorer of a pipeline's ``textcat``, or None when it is not this architecture."""
+        if "textcat" not in nlp.pipe_names:
+            return None
+        textcat = nlp.get_pipe("textcat")
+        model = textcat.model
+        if not (model.has_ref(FEATURES) and model.has_ref("output_layer")):
+            return None
+        return cls(model, list(textcat.labels))
+
+    def logits(self, doc: Doc) -> np.ndarray:
+        """One row of logits (over ``self.labels``) for ``doc``."""
+        keys, counts = doc_keys(self.features, doc)
+        values = (1.0 + np.log(counts)) * self.idf[keys % np.uint64(len(self.idf))]
+        norm = float(np.sqrt(values @ values)) or 1.0
+        batch = (keys, (values * (self.scale / norm)).astype("float32"), np.array([len(keys)], dtype="int32"))
+        return np.asarray(self.layer.predict(batch), dtype="float64")[0]
+
+    def _logits(self, keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Logits for rows of counts (documents × ``keys``); a zero count is an absent key."""
+        idf = self.idf[keys % np.uint64(len(self.idf))]
+        values = np.where(counts > 0, (1.0 + np.log(np.maximum(counts, 1.0))) * idf, 0.0)
+        norms = np.sqrt((values * values).sum(axis=1, keepdims=True))
+        values = values * (self.scale / np.where(norms > 0, norms, 1.0))
+        # each key's weights once (keys × labels: the layer on one-key documents, less its
+        # bias), then every row is one small product
+        single = (np.ascontiguousarray(keys, dtype="uint64"), np.ones(len(keys), dtype="float32"),
+                  np.ones(len(keys), dtype="int32"))
+        bias = np.asarray(self.layer.get_param("b"), dtype="float64")
+        weights = np.asarray(self.layer.predict(single), dtype="float64") - bias
+        return values @ weights + bias
+
+    def occlusion(self, doc: Doc, removals: list[set[int]], label: int) -> np.ndarray:
+        """log p(``label``) for each removal: the document without every token whose lower-case
+        form's id is in the set (its word, the n-grams it is part of, its character n-grams).
+        The n-grams an edited text would form across the gap are not added: they are n-grams
+        no training text had, whose weights are near zero. All removals in one batch."""
+        parts, lowers = token_keys(self.features, doc)
+        n_tokens = len(lowers)
+        # each key occurrence's first token and how many tokens it spans: words, n-grams in
+        # the order token_keys gives them, then each alphabetic word's character n-grams
+        firsts, spans = [np.arange(n_tokens)], [np.ones(n_tokens, dtype=int)]
+        for n in range(2, self.features.attrs["ngram_size"] + 1):
+            if n_tokens >= n:
+                firsts.append(np.arange(n_tokens - n + 1))
+                spans.append(np.full(n_tokens - n + 1, n))
+        grams = parts[len(firsts):]
+        if grams:
+            alpha = np.flatnonzero(np.asarray(doc.to_array([IS_ALPHA])).reshape(-1))
+            sizes = [len(g) for g in grams]
+            firsts.append(np.repeat(alpha, sizes))
+            spans.append(np.ones(sum(sizes), dtype=int))
+        first, span = np.concatenate(firsts), np.concatenate(spans)
+        unique, inverse = np.unique(np.concatenate(parts), return_inverse=True)
+        # which tokens each removal takes out (removals × tokens)
+        position = {int(lower): i for i, lower in enumerate(lowers)}
+        removed = np.zeros((len(removals), n_tokens), dtype=bool)
+        lower_index = {lower: np.flatnonzero(lowers == lower) for gone in removals for lower in gone
+                       if lower in position}
+        for row, gone in enumerate(removals):
+            for lower in gone:
+                if lower in lower_index:
+                    removed[row, lower_index[lower]] = True
+        # an occurrence goes when any token it spans goes; what is left, counted per distinct key
+        cumulative = np.concatenate([np.zeros((len(removals), 1), dtype=int), removed.cumsum(axis=1)], axis=1)
+        kept = (cumulative[:, first + span] - cumulative[:, first]) == 0
+        order = np.argsort(inverse, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(inverse[order]) > 0])
+        counts = np.add.reduceat(kept[:, order].astype(float), starts, axis=1)
+        logits = self._logits(unique, counts)
+        top = logits.max(axis=1, keepdims=True)
+        log_norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+        return logits[:, label] - log_norm

@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import phonenumbers
 from spacy.language import Language
@@ -66,29 +68,52 @@ class RuleSet:
     question: tuple[re.Pattern[str], ...]
     flags: dict[str, tuple[re.Pattern[str], ...]]
     generic_reference: re.Pattern[str]
+    # each group's patterns with the pieces of text they cannot match without (see ``_needles``)
+    _guarded: dict[str, tuple[tuple[re.Pattern[str], tuple[str, ...] | None], ...]] = field(
+        default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        groups = {**{f"type:{k}": v for k, v in self.type_patterns.items()}, "question": self.question,
+                  **{f"flag:{k}": v for k, v in self.flags.items()}}
+        self._guarded.update({name: tuple((p, _needles(p)) for p in patterns)
+                              for name, patterns in groups.items()})
 
     def enquiry_type(self, text: str) -> tuple[str | None, str | None]:
         """The first rule type that matches, with the words that fired it; (None, None) if none."""
+        lowered = _lowered(text)
         for kind in self.type_order:
-            for pattern in self.type_patterns.get(kind, ()):
-                found = pattern.search(text)
-                if found:
-                    return kind, found.group(0).strip()
+            found = self._search(f"type:{kind}", text, lowered)
+            if found:
+                return kind, found.group(0).strip()
         return None, None
 
     def is_question(self, text: str) -> bool:
-        return any(p.search(text) for p in self.question) or text.rstrip().endswith("?")
+        return self._search("question", text, _lowered(text)) is not None or text.rstrip().endswith("?")
 
     def flags_for(self, text: str) -> list[tuple[str, str]]:
         """Every flag that fires, with the words that fired it."""
         fired = []
-        for name, patterns in self.flags.items():
-            for pattern in patterns:
-                found = pattern.search(text)
-                if found:
-                    fired.append((name, found.group(0).strip()))
-                    break
+        lowered = _lowered(text)
+        for name in self.flags:
+            found = self._search(f"flag:{name}", text, lowered)
+            if found:
+                fired.append((name, found.group(0).strip()))
         return fired
+
+    def _search(self, group: str, text: str, lowered: str) -> re.Match[str] | None:
+        """The first of a group's patterns that matches ``text``. A pattern is skipped when a
+        piece of text it cannot match without is absent from ``lowered``: most of the 200-odd
+        patterns (138 for safeguarding alone) cannot match most enquiries, and a substring test
+        costs a fraction of a regular-expression scan (measured: the rules took half the time of
+        classifying a message)."""
+        for pattern, needles in self._guarded.get(group, ()):
+            if needles is not None and (needles[0] not in lowered if len(needles) == 1
+                                        else not any(needle in lowered for needle in needles)):
+                continue
+            found = pattern.search(text)
+            if found:
+                return found
+        return None
 
 
 def load_rules(path: Path | None = None) -> RuleSet:
@@ -124,6 +149,66 @@ def _compile(patterns: Iterable[str], source: Path) -> tuple[re.Pattern[str], ..
         except re.error as exc:
             raise OperatorError(f"rules file {source}: bad pattern {p!r}: {exc}") from None
     return tuple(compiled)
+
+
+# Characters that a case-insensitive pattern matches with an ASCII letter but that lower() keeps
+_FOLD_TO_ASCII = str.maketrans({"\u0131": "i", "\u017f": "s"})
+# the fewest characters a needle must have to be worth checking before the regular expression
+_MIN_NEEDLE = 2
+
+
+def _lowered(text: str) -> str:
+    return text.lower().translate(_FOLD_TO_ASCII)
+
+
+@lru_cache(maxsize=4096)
+def _needles(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
+    """Lower-case strings one of which every match of ``pattern`` contains (None: no such
+    guarantee found), read from the parsed pattern: a run of literal characters, or one literal
+    per branch of an alternation that every match must pass through."""
+    try:
+        parsed = re._parser.parse(pattern.pattern, pattern.flags)  # type: ignore[attr-defined]
+    except (re.error, AttributeError, TypeError):
+        return None
+    return _required(list(parsed))
+
+
+def _required(items: list[tuple[Any, Any]]) -> tuple[str, ...] | None:
+    from re._constants import (
+        BRANCH,
+        LITERAL,
+        MAX_REPEAT,
+        MIN_REPEAT,
+        SUBPATTERN,
+    )
+
+    best: tuple[str, ...] | None = None
+
+    def consider(candidates: tuple[str, ...] | None) -> None:
+        nonlocal best
+        if not candidates or min(map(len, candidates)) < _MIN_NEEDLE:
+            return
+        strength = (min(map(len, candidates)), -len(candidates))
+        if best is None or strength > (min(map(len, best)), -len(best)):
+            best = candidates
+
+    run: list[str] = []
+    for op, value in items:
+        if op is LITERAL:
+            run.append(chr(value).lower())
+            continue
+        consider(("".join(run),) if run else None)
+        run = []
+        if op is SUBPATTERN:
+            consider(_required(list(value[3])))
+        elif op is BRANCH:
+            branches = [_required(list(branch)) for branch in value[1]]
+            if all(branches):
+                consider(tuple(needle for branch in branches if branch for needle in branch))
+        elif op in (MAX_REPEAT, MIN_REPEAT) and value[0] >= 1:
+            consider(_required(list(value[2])))
+    consider(("".join(run),) if run else None)
+    return best
 
 
 def find_entities(text: str, rules: RuleSet) -> list[Entity]:

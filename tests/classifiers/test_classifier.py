@@ -129,3 +129,22 @@ def test_the_router_sees_only_taxonomy_departments(tiny_model: Path, tmp_path: P
                      RoutingPolicy(thresholds={d.id: d.threshold for d in taxonomy.departments}))
     assert routing.department in taxonomy and routing.triage
     assert set(routing.departments) <= set(taxonomy.ids) and set(routing.scores) <= set(taxonomy.ids)
+
+
+def test_scoring_without_the_pipeline_gives_the_pipelines_scores(shipped: SpacyClassifier) -> None:
+    """The router scores the fitted model in NumPy on one tokenisation (for speed); what it
+    routes must be exactly what the spaCy pipeline written to disk would route."""
+    texts = ["bin not emptied again on elm close", "POTHOLE!! outside no 12", "",
+             "my mum needs a carer after hospital, she can't manage the stairs",
+             "Council tax bill wrong, I moved out in May 2025. Ref 12345678"]
+    fast = shipped.department_scores(texts)
+    labels = shipped.labels
+    raw = predict_proba(shipped.nlp, texts, labels)
+    from classifiers.metrics import softmax_with_temperature
+
+    assert np.abs(fast - softmax_with_temperature(raw, shipped.temperature)).max() < 1e-5
+    assert shipped.classify_text(texts[3]).department == labels[int(raw[3].argmax())]
+    prediction = shipped.classify_text(texts[0])
+    assert shipped.guard_nlp is not None and shipped.type_nlp is not None
+    assert prediction.enquiry_type in shipped.type_labels + ["general", "service_request"]
+    assert "word 'bin'" in prediction.explanation  # occlusion on the features names the word
