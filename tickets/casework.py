@@ -23,6 +23,8 @@ from tickets import merging
 from tickets.identity import normalise_email, normalise_phone
 from tickets.models import (
     Correction,
+    Resident,
+    SuggestedMerge,
     Ticket,
     TicketDepartment,
     TicketEvent,
@@ -211,6 +213,70 @@ def merge_residents(engine: Engine, source_id: int, target_id: int, *, actor: st
             return done.id
         except merging.MergeError as exc:
             raise CaseworkError(str(exc)) from None
+
+
+def unmerge_residents(engine: Engine, merge_id: int, *, actor: str) -> int:
+    """Undo a resident merge exactly; returns the resident that was merged away (now back)."""
+    with Session(engine) as db, db.begin():
+        try:
+            return merging.unmerge_residents(db, merge_id, actor=actor, now=_now()).source_id
+        except merging.MergeError as exc:
+            raise CaseworkError(str(exc)) from None
+
+
+def _open_suggestion(db: Session, suggestion_id: int) -> SuggestedMerge:
+    suggestion = db.get(SuggestedMerge, suggestion_id, with_for_update=True)
+    if suggestion is None:
+        raise CaseworkError("no such suggested merge")
+    if suggestion.resolved_at is not None:
+        raise CaseworkError(f"this suggestion was already resolved ({suggestion.resolution} by "
+                            f"{suggestion.resolved_by})")
+    return suggestion
+
+
+def _survivor(db: Session, resident_id: int) -> Resident:
+    resident = db.get(Resident, resident_id)
+    for _ in range(16):
+        if resident is None or resident.merged_into_id is None:
+            break
+        resident = db.get(Resident, resident.merged_into_id)
+    if resident is None:
+        raise CaseworkError("no such resident")
+    return resident
+
+
+def merge_suggested(engine: Engine, suggestion_id: int, *, actor: str, reason: str) -> int | None:
+    """A supervisor agrees with a suggested merge: the newer resident is merged into the older
+    one (created first), which keeps its id, so links to it stay good. Each side is taken as it
+    is now (followed to the resident it was merged into since). Returns the surviving resident's
+    id, or None when the two had already become one by another merge (resolved, nothing moved).
+
+    The merge resolves the suggestion in its own snapshot (undo reopens it); a suggestion whose
+    sides were merged since names other ids, so it is resolved here and stays resolved on undo."""
+    now = _now()
+    with Session(engine) as db, db.begin():
+        suggestion = _open_suggestion(db, suggestion_id)
+        a, b = _survivor(db, suggestion.resident_a_id), _survivor(db, suggestion.resident_b_id)
+        survivor = None
+        if a.id != b.id:
+            older, newer = sorted((a, b), key=lambda r: (r.created_at is None, r.created_at, r.id))
+            try:
+                merging.merge_residents(db, newer.id, older.id, actor=actor, reason=reason.strip(), now=now)
+            except merging.MergeError as exc:
+                raise CaseworkError(str(exc)) from None
+            survivor = older.id
+        if suggestion.resolved_at is None:
+            suggestion.resolved_at, suggestion.resolution, suggestion.resolved_by = now, "merged", actor
+        return survivor
+
+
+def reject_suggestion(engine: Engine, suggestion_id: int, *, actor: str) -> None:
+    """A supervisor decides the two residents are not the same person: the suggestion is
+    resolved as rejected with who and when, and leaves the queue (the residents are untouched)."""
+    now = _now()
+    with Session(engine) as db, db.begin():
+        suggestion = _open_suggestion(db, suggestion_id)
+        suggestion.resolved_at, suggestion.resolution, suggestion.resolved_by = now, "rejected", actor
 
 
 def reply(engine: Engine, ticket_id: int, *, author: str, body: str, policy: OutboxPolicy,

@@ -83,6 +83,7 @@ class QueueRow:
     assignee: str | None
     resident_name: str | None
     updated_at: datetime | None
+    resident_id: int | None = None  # links the name to the resident's page
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,7 @@ def _row(ticket: Ticket, resident_name: str | None) -> QueueRow:
                     enquiry_type=ticket.enquiry_type, priority=ticket.priority,
                     flags=tuple(str(f) for f in ticket.flags or ()), due_on=ticket.due_on,
                     assignee=ticket.assignee, resident_name=resident_name,
-                    updated_at=aware(ticket.updated_at))
+                    updated_at=aware(ticket.updated_at), resident_id=ticket.resident_id)
 
 
 # -- the ticket page ---------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, and_, exists, func, or_, select, text
@@ -27,9 +27,11 @@ from schemas.reference import normalise_reference
 from tickets.identity import normalise_email, normalise_phone
 from tickets.models import (
     OPEN_STATUSES,
+    Merge,
     Resident,
     ResidentIdentity,
     StatutoryClockRow,
+    SuggestedMerge,
     Ticket,
     TicketDepartment,
     TicketEvent,
@@ -54,6 +56,8 @@ events_t = table_of(TicketEvent)
 clocks_t = table_of(StatutoryClockRow)
 links_t = table_of(TicketLink)
 notes_t = table_of(TicketNote)
+merges_t = table_of(Merge)
+suggested_t = table_of(SuggestedMerge)
 
 SortKey = Literal["due", "created", "updated", "priority"]
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -121,6 +125,52 @@ class ResidentView:
     identities: tuple[tuple[str, str], ...]  # (kind, value)
     tickets: tuple[TicketSummary, ...]
     merged_into_id: int | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ResidentMergeView:
+    """One resident merge on a resident's history (either side), and whether it can be undone."""
+
+    id: int
+    source_id: int  # the resident merged away (kept, pointing at the target)
+    target_id: int  # the one that stayed
+    source_name: str | None
+    target_name: str | None
+    actor: str
+    at: datetime | None
+    reason: str
+    tickets: int  # how many tickets moved with it
+    undone_at: datetime | None
+    undone_by: str | None
+    undoable: bool  # not undone, its snapshot kept, the source still merged into the target
+
+
+@dataclass(frozen=True)
+class SharedIdentity:
+    """An address or number one message gave that a resident already held."""
+
+    kind: str  # email | phone
+    value: str
+
+
+@dataclass(frozen=True)
+class SuggestionView:
+    """An open suggested merge as a supervisor decides it: the two residents as they are now
+    (each followed to the resident it was merged into since), the older first, because the older
+    one is the one a merge keeps."""
+
+    id: int
+    created_at: datetime | None
+    reason: str
+    shared: tuple[SharedIdentity, ...]  # what tied them (parsed from the reason the stage wrote)
+    older: ResidentView
+    newer: ResidentView
+
+    @property
+    def already_one(self) -> bool:
+        """Both sides were merged into one resident since (by another decision)."""
+        return self.older.id == self.newer.id
 
 
 @dataclass(frozen=True)
@@ -264,22 +314,89 @@ class TicketRepository:
 
     # -- residents ------------------------------------------------------------------------------
 
-    def resident(self, resident_id: int) -> ResidentView | None:
-        """A resident's whole history: every ticket on every channel, newest first."""
-        with self.engine.connect() as conn:
-            return self._resident(conn, resident_id)
+    def resident(self, resident_id: int, *, departments: Sequence[str] | None = None) -> ResidentView | None:
+        """A resident's whole history: every ticket on every channel, newest first.
 
-    def _resident(self, conn: Connection, resident_id: int) -> ResidentView | None:
+        ``departments`` (an officer's) keeps only the tickets that involve one of them."""
+        with self.engine.connect() as conn:
+            return self._resident(conn, resident_id, departments)
+
+    def _resident(self, conn: Connection, resident_id: int,
+                  departments: Sequence[str] | None = None) -> ResidentView | None:
         row = conn.execute(select(residents_t).where(residents_t.c.id == resident_id)).first()
         if row is None:
             return None
         identities = tuple((r.kind, r.value) for r in conn.execute(
             select(identities_t.c.kind, identities_t.c.value).where(identities_t.c.resident_id == resident_id)
             .order_by(identities_t.c.kind, identities_t.c.value)))
+        query = select(*_SUMMARY_COLUMNS).where(tickets_t.c.resident_id == resident_id)
+        if departments is not None:
+            d = departments_t.c
+            query = query.where(exists().where(d.ticket_id == tickets_t.c.id,
+                                               d.department.in_(list(departments))))
         tickets = tuple(_summary(r) for r in conn.execute(
-            select(*_SUMMARY_COLUMNS).where(tickets_t.c.resident_id == resident_id)
-            .order_by(tickets_t.c.created_at.desc(), tickets_t.c.id.desc())))
-        return ResidentView(row.id, row.name, row.postcode, identities, tickets, row.merged_into_id)
+            query.order_by(tickets_t.c.created_at.desc(), tickets_t.c.id.desc())))
+        return ResidentView(row.id, row.name, row.postcode, identities, tickets, row.merged_into_id,
+                            aware(row.created_at))
+
+    def survivor(self, resident_id: int) -> int:
+        """The resident a merged resident now lives on as (itself when never merged)."""
+        with self.engine.connect() as conn:
+            return self._survivor(conn, resident_id)
+
+    def resident_merges(self, resident_id: int) -> tuple[ResidentMergeView, ...]:
+        """The resident merges on either side of ``resident_id``, newest first."""
+        mg = merges_t.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(merges_t).where(
+                mg.kind == "resident", or_(mg.source_id == resident_id, mg.target_id == resident_id))
+                .order_by(mg.id.desc())).all()
+            ids = {r.source_id for r in rows} | {r.target_id for r in rows}
+            people = {r.id: (r.name, r.merged_into_id) for r in conn.execute(
+                select(residents_t.c.id, residents_t.c.name, residents_t.c.merged_into_id)
+                .where(residents_t.c.id.in_(ids)))}
+        found = []
+        for r in rows:
+            snapshot = r.snapshot or {}
+            source_name, source_into = people.get(r.source_id, (None, None))
+            found.append(ResidentMergeView(
+                id=r.id, source_id=r.source_id, target_id=r.target_id, source_name=source_name,
+                target_name=people.get(r.target_id, (None, None))[0], actor=r.actor, at=aware(r.at),
+                reason=str(snapshot.get("reason") or ""), tickets=len(snapshot.get("tickets") or ()),
+                undone_at=aware(r.undone_at), undone_by=r.undone_by,
+                undoable=r.undone_at is None and bool(snapshot) and source_into == r.target_id))
+        return tuple(found)
+
+    def open_suggestion_count(self) -> int:
+        """How many suggested merges wait for a person (``ix_suggested_merges_resolved_at``)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(suggested_t)
+                                    .where(suggested_t.c.resolved_at.is_(None))).scalar_one())
+
+    def open_suggestions(self, *, page: int = 1, per_page: int = 20) -> tuple[SuggestionView, ...]:
+        """Open suggested merges, newest first, each pair as it stands now."""
+        s = suggested_t.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(suggested_t).where(s.resolved_at.is_(None))
+                                .order_by(s.created_at.desc(), s.id.desc())
+                                .limit(per_page).offset((max(1, page) - 1) * per_page)).all()
+            return tuple(view for view in (self._suggestion(conn, r) for r in rows) if view is not None)
+
+    def suggestion(self, suggestion_id: int) -> SuggestionView | None:
+        """One suggested merge (open or not) as :meth:`open_suggestions` shows it."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(suggested_t).where(suggested_t.c.id == suggestion_id)).first()
+            return self._suggestion(conn, row) if row is not None else None
+
+    def _suggestion(self, conn: Connection, row: Any) -> SuggestionView | None:
+        a = self._resident(conn, self._survivor(conn, row.resident_a_id))
+        b = self._resident(conn, self._survivor(conn, row.resident_b_id))
+        if a is None or b is None:
+            return None
+        older, newer = sorted((a, b), key=resident_age)
+        shared = tuple(dict.fromkeys(SharedIdentity(kind, value)
+                                     for kind, value in _HELD.findall(row.reason or "")))
+        return SuggestionView(row.id, aware(row.created_at), row.reason or "", shared, older, newer)
 
     def find_residents(self, *, email: str | None = None, phone: str | None = None, name: str | None = None,
                        postcode: str | None = None, reference: str | None = None,
@@ -397,6 +514,15 @@ class TicketRepository:
             rows = conn.execute(select(*_SUMMARY_COLUMNS).where(*conditions).order_by(*order)
                                 .limit(per_page).offset((page - 1) * per_page)).all()
         return Page(tuple(_summary(r) for r in rows), total, page, per_page)
+
+
+_HELD = re.compile(r"\b(email|phone):(\S+?) held by -?\d+")
+"""How the ticket stage writes a suggestion's reason (tickets.identity.resolve_identities)."""
+
+
+def resident_age(resident: ResidentView) -> tuple[datetime, int]:
+    """Sort key: the older resident first (created first; the smaller id on a tie)."""
+    return (resident.created_at or datetime.max.replace(tzinfo=UTC), resident.id)
 
 
 def search_tokens(words: str, most: int = 8) -> list[str]:

@@ -25,6 +25,6 @@ def mount(app: FastAPI, console: ConsoleContext) -> None:
 
 
 def _areas() -> list[APIRouter]:
-    from web.console import dashboard, queues, report, tickets
+    from web.console import dashboard, queues, report, residents, tickets
 
-    return [queues.router, tickets.router, dashboard.router, report.router]
+    return [queues.router, tickets.router, residents.router, dashboard.router, report.router]

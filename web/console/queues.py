@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tickets import queues as reads
 from tickets.accounts import Permission, SignedIn
+from tickets.repository import TicketRepository
 from web.console.auth import ForbiddenError, requires
 from web.console.context import ConsoleContext, console_context
 from web.pages import templates
@@ -143,6 +144,10 @@ async def queue_view(request: Request, queue: str, who: SignedIn = requires(Perm
     title = QUEUE_NAMES.get(queue) or console.department_name(queue.split(":", 1)[1])
     nav = [{"text": f"{name} ({counts.get(q, 0)})", "href": f"/console/queues/{q}", "active": q == queue}
            for q, name in QUEUE_NAMES.items()]
+    if who.account.may(Permission.MERGE):  # supervisors decide the suggested resident merges
+        waiting = await run_in_threadpool(TicketRepository(console.engine).open_suggestion_count)
+        nav.append({"text": f"Possible duplicates ({waiting})", "href": "/console/residents/duplicates",
+                    "active": False})
     dept_nav = [{"text": f"{console.department_name(d)} ({counts.get(f'department:{d}', 0)})",
                  "href": f"/console/queues/department:{d}", "active": queue == f"department:{d}"}
                 for d in departments
