@@ -107,6 +107,8 @@ PROBLEMS: dict[str, list[str]] = {
         "vomit and mess outside the takeaway | the pavement outside the kebab shop is filthy every sunday | sidewalk outside the bar is a mess every sunday morning",
         "recycling contaminated sticker | they put a sticker on my recycling saying contaminated and left it | recycling not taken, tagged as contaminated",
         "bin chute blocked | the rubbish chute is blocked and bags are piled up on the landing | trash chute in the building is jammed",
+        "abandoned bike | a bike with no wheels has been chained to the railings for months | derelict bicycle chained to a sign post for months, no wheels",
+        "paint tins dumped | tins of paint dumped in the gutter and one has split all down the road | paint cans dumped at the curb, one leaking into the street",
     ],
     "highways": [
         "pothole | huge pothole in the road outside the school | pothole in the street in front of the school",
@@ -154,6 +156,9 @@ PROBLEMS: dict[str, list[str]] = {
         "no dropped kerb for wheelchair | there is no dropped kerb at the crossing for wheelchairs | no curb ramp at the corner for wheelchairs",
         "underpass lights out | the underpass lighting is out | lights out in the pedestrian tunnel",
         "road sign dirty | the road signs are filthy and you cant read them | signs are dirty and unreadable",
+        "hydrant leaking into the road | water pouring out of the hydrant into the road all night | fire hydrant leaking, water running down the street",
+        "pavement not cleared of snow in town | the pavements in the town centre are sheet ice, nobody cleared them | sidewalks downtown not cleared of snow and ice",
+        "sewage coming up the road drain | sewage is coming up out of the drain in the road after the rain | sewer backing up out of the catch basin onto the street",
     ],
     "parking": [
         "car on pavement | a car parks on the pavement every night so prams go in the road | car parked on the sidewalk every night",
@@ -339,6 +344,8 @@ PROBLEMS: dict[str, list[str]] = {
         "keys for new tenancy | when do i get the keys to my new council flat | when do i get keys to my new unit",
         "garage rent | can i rent a council garage | can i rent a garage from the housing authority",
         "smoke alarm | the smoke alarm in the flat is beeping and broken | smoke detector in my unit broken",
+        "rough sleeper in the doorway | a man has been sleeping in the shop doorway in this cold, can someone help him | homeless man sleeping in the store entrance in the cold, needs help",
+        "decant during works | we have been told to move out while the block is repaired, where will we go | housing authority says we must relocate during repairs, where will we go",
     ],
 }
 
@@ -617,18 +624,18 @@ DETAILS: dict[str, list[str]] = {
                 "the repair team never turned up", "it is freezing in here"],
 }
 
-UK_PLACES = ["Tanners Lane", "Cobbold Road", "Pennyfield Close", "Wrenfield Avenue", "Saltmarsh Way", "the Ashgrove estate",
+UK_PLACES = ["Tanners Lane", "Quillfeather Road", "Pennyfield Close", "Wrenfield Avenue", "Saltmarsh Way", "the Ashgrove estate",
              "Kestrel House", "Linnet Court", "Quarry Hill", "Bramble Walk", "Dovecote Lane", "Harrow Fields", "Ropewalk",
-             "Lockside", "Gorse Rise", "Tollgate Road", "Sandpiper Close", "the Fernleigh estate", "Coopers Row",
-             "Nettlebed Street", "Wharf Street", "Hopgarden Road", "Marlpit Lane", "Swan Yard", "Flaxfield Drive",
+             "Lockside", "Gorse Rise", "Lanterngate Road", "Sandpiper Close", "the Fernleigh estate", "Brackenmoor Row",
+             "Nettlebed Street", "Tidewell Street", "Hopgarden Road", "Marlpit Lane", "Swan Yard", "Flaxfield Drive",
              "Ironbridge Terrace", "the Moorcroft flats", "Ashdown Tower", "Cinder Lane", "Peartree Grove"]
 UK_SPOTS = ["outside no {n} {p}", "{p}", "top of {p}", "bottom of {p}", "{p} by the co-op", "the alley behind {p}",
             "ginnel off {p}", "corner of {p} and {q}", "{p} near the school", "opposite the chippy on {p}",
             "the verge on {p}", "the bay outside {n} {p}", "block {n} {p}", "the cut through from {p} to {q}",
             "{p} near the bus stop", "the garages behind {p}", "the green on {p}", "{p} flats", "the close off {p}"]
-US_STREETS = ["Kessler Ave", "N Hollis St", "W 14th St", "Birchwood Dr", "Oriole Ct", "E Calloway St", "Dunmore Ave",
-              "Larkin St", "S Fennimore Blvd", "Wexley Rd", "Tamarind Ln", "Grist Mill Rd", "N Prospect Pkwy",
-              "Cottonwood Ave", "E 38th St", "Harlan Pl", "Juniper Way", "Beckett St"]
+US_STREETS = ["Kessler Ave", "N Hollis St", "W Fallowmere St", "Birchwood Dr", "Oriole Ct", "E Calloway St", "Dunmore Ave",
+              "Larkspire St", "S Fennimore Blvd", "Wexley Rd", "Tamarind Ln", "Grist Mill Rd", "N Prospect Pkwy",
+              "Cottonwood Ave", "E Quintrell St", "Harrowgate Pl", "Juniperhollow Way", "Brindlecombe St"]
 US_SPOTS = ["the {n}00 block of {s}", "{s} and {t}", "in front of {n}{m} {s}", "corner of {s} & {t}", "{n}{m} {s}",
             "alley behind {n}00 {s}", "across from the school on {s}", "{s} between {t} and {u}", "{n}{m} {s} Apt {a}"]
 
