@@ -25,20 +25,21 @@ shapes of the same problem:
   bins and dumped rubbish on an estate are waste; the road, pavement, drains and lights are
   highways, trees, grass, play areas and park furniture parks, and cars (parked, blocking,
   abandoned) parking.
-* Ten registers, each with many hand-written frames and optional parts (so no register is
+* Eleven registers, each with many hand-written frames and optional parts (so no register is
   one sentence with slots): ``terse`` (a few words, location first or last or none),
   ``typo`` (lower case, no punctuation, letters dropped, swapped or doubled, SMS shorthand),
   ``us311`` (a 311 request as a caller or the 311 agent writes it), ``us_email`` (a US
   resident's email or web form, US spelling), ``ramble`` (three paragraphs, the request
   buried in the middle among other departments' words), ``elderly`` (a formal letter),
   ``angry`` (a repeated complaint, capitals and threats to call the councillor),
-  ``esl`` (second-language English), ``followup`` (chasing an earlier report) and ``chat``
-  (web-chat lines). Each problem is rendered in seven of them chosen at random, and
-  ``us311`` always. A question ("how do i book a pitch") is never chased, ranted about or
-  "attended to": it gets only the registers a question fits.
+  ``esl`` (second-language English), ``followup`` (chasing an earlier report), ``chat``
+  (web-chat lines) and ``title`` (a report form's title line, then the description). Each
+  problem is rendered in seven of them chosen at random, and ``us311`` always. A question
+  ("how do i book a pitch") is never chased, ranted about or "attended to": it gets only the
+  registers a question fits.
 * 122 whole messages written one by one (``HANDWRITTEN``, register ``hand``), in all
   these voices, for the six departments and for the departments across their boundaries
-  (licensing, planning, benefits, adult social care), a few of each so the other fourteen
+  (licensing, planning, benefits, adult social care), a few of each so the other twelve
   departments are not swamped.
 
 Every word was written for this project: no resident's report was copied from any dataset.
@@ -872,6 +873,11 @@ def render(department: str, problem: str, register: str, rng: random.Random) -> 
     if register == "esl":
         esl = _esl(sentence, rng)
         return rng.choice(ESL).format(esl=esl, esl_cap=_cap(esl), **fields)
+    if register == "title":
+        title = _cap(short) if rng.random() < 0.7 else short.upper()
+        body = _cap(sentence) + ("?" if is_question(problem) else
+                                 rng.choice([".", "", ". " + _cap(detail) + ".", f", {place}."]))
+        return f"{title}\n{body}" if rng.random() < 0.6 else f"{title}: {body}"
     if register == "followup":
         return rng.choice(FOLLOWUP).format(**fields)
     if register == "chat":
@@ -879,14 +885,14 @@ def render(department: str, problem: str, register: str, rng: random.Random) -> 
     raise ValueError(register)
 
 
-OTHER_REGISTERS = ("terse", "typo", "us_email", "ramble", "elderly", "angry", "esl", "followup", "chat")
+OTHER_REGISTERS = ("terse", "typo", "us_email", "ramble", "elderly", "angry", "esl", "followup", "chat", "title")
 CHANNELS = {"typo": "sms", "terse": "sms", "ramble": "email", "elderly": "email", "us_email": "email",
             "angry": "email", "us311": "phone"}
 
 
 QUESTION = re.compile(r"^(how|can|when|where|what|why|is|do|i want|i need|request|need|monthly|want)\b")
 # registers a question fits: nobody chases, rants about or "attends to" a question
-QUESTION_REGISTERS = ("terse", "typo", "us_email", "ramble", "esl", "chat")
+QUESTION_REGISTERS = ("terse", "typo", "us_email", "ramble", "esl", "chat", "title")
 
 
 def is_question(problem: str) -> bool:
