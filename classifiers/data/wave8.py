@@ -110,6 +110,8 @@ PROBLEMS: dict[str, list[str]] = {
         "bin chute blocked | the rubbish chute is blocked and bags are piled up on the landing | trash chute in the building is jammed",
         "abandoned bike | a bike with no wheels has been chained to the railings for months | derelict bicycle chained to a sign post for months, no wheels",
         "paint tins dumped | tins of paint dumped in the gutter and one has split all down the road | paint cans dumped at the curb, one leaking into the street",
+        "trade waste contract | i have opened a cafe, how do i get a trade waste bin | i opened a restaurant, how do i get commercial trash service",
+        "clinical waste collection | my sharps bin from my insulin is full, do you collect it | my sharps container is full, does the city pick it up",
     ],
     "highways": [
         "pothole | huge pothole in the road outside the school | pothole in the street in front of the school",
@@ -158,6 +160,9 @@ PROBLEMS: dict[str, list[str]] = {
         "underpass lights out | the underpass lighting is out | lights out in the pedestrian tunnel",
         "road sign dirty | the road signs are filthy and you cant read them | signs are dirty and unreadable",
         "hydrant leaking into the road | water pouring out of the hydrant into the road all night | fire hydrant leaking, water running down the street",
+        "skip permit | do i need a permit to put a skip on the road outside my house | do i need a permit to put a dumpster on the street in front of my house",
+        "street party road closure | how do we close our road for a street party | how do we get a block party street closure",
+        "tactile paving missing | the bumpy paving at the crossing has come up and blind people cant find the edge | tactile strips at the crosswalk missing, blind pedestrians cant find the curb",
         "pavement not cleared of snow in town | the pavements in the town centre are sheet ice, nobody cleared them | sidewalks downtown not cleared of snow and ice",
         "sewage coming up the road drain | sewage is coming up out of the drain in the road after the rain | sewer backing up out of the catch basin onto the street",
     ],
@@ -204,6 +209,8 @@ PROBLEMS: dict[str, list[str]] = {
         "parking bay suspended | can i suspend the bay outside for a removal van | need to reserve street parking for a moving truck",
         "car parked on the estate grass | people park on the grass on the estate and block the path | cars parking on the lawn at the apartment complex, blocking the path",
         "vehicle with smashed windows left | a car with smashed windows has been left outside for a month | vehicle with broken windows abandoned on the block for a month",
+        "permit zone consultation | when is the consultation for a residents parking zone on our road | when is the hearing on the residential permit zone for our street",
+        "ticket machine no coins | the pay machines in the car park only take coins | parking kiosks in the lot only take coins",
     ],
     "parks": [
         "branch down | a big branch has come down in the park | large tree limb fell in the park",
@@ -250,6 +257,10 @@ PROBLEMS: dict[str, list[str]] = {
         "park gates not locked | the park gates arent locked at night and people gather | park gates left open at night, people hanging out",
         "leaves from park trees | leaves from the park trees are blocking our gutters | leaves from the park trees filling my gutters",
         "event in the park | can we hold a fun day on the field | request a permit for a picnic shelter in the park",
+        "fishing in the park lake | do i need a permit to fish in the park lake | do i need a permit to fish at the park pond",
+        "bbq in the park | are barbecues allowed in the park, people scorched the grass | are grills allowed in the park, people burned the grass",
+        "allotment rent | how much is the allotment rent this year and when is it due | how much is the community garden plot fee this year",
+        "dog walkers with lots of dogs | professional dog walkers bring ten dogs at once onto the playing field | dog walkers bringing ten dogs at a time onto the ball field",
     ],
     "environmental_health": [
         "rats in the garden | rats running across our garden from the back fence | rats in my backyard",
@@ -298,6 +309,13 @@ PROBLEMS: dict[str, list[str]] = {
         "squirrels in loft | squirrels in the roof space | squirrels in the attic",
         "karaoke pub | karaoke from the pub until 1am in the week | karaoke from the bar until 1am on weeknights",
         "chimney from takeaway soot | soot from the pizza oven chimney lands on our washing | soot from the pizza place's chimney falling on our laundry",
+        "private drain overflowing in the garden | the shared drain at the back of the houses is blocked and sewage is coming up in my garden | private sewer line backed up, sewage in my backyard",
+        "septic tank leaking next door | the septic tank next door overflows and runs into our garden | neighbor's septic system overflowing into my yard",
+        "gym noise | the gym under our flat drops weights and plays music from 6am | gym downstairs dropping weights and blasting music from 6am",
+        "floodlights from the sports club | the floodlights at the sports club shine into our houses until 10pm | stadium lights from the sports club shining into homes until 10pm",
+        "tattoo and piercing registration | do i need to register with the council to do piercings from my salon | do i need a health permit to do piercing at my salon",
+        "dead animal smell in the wall | there is a smell of something dead in the wall cavity and flies coming out of the socket | smell of a dead animal in the wall, flies coming out",
+        "chickens next door attracting rats | next door keeps chickens and throws grain everywhere and now we have rats | neighbor's chickens attracting rats to our yard",
     ],
     "housing": [
         "mould in bedroom | black mould all over the bedroom wall in our council flat | mold all over the bedroom wall in my apartment",
@@ -347,6 +365,11 @@ PROBLEMS: dict[str, list[str]] = {
         "smoke alarm | the smoke alarm in the flat is beeping and broken | smoke detector in my unit broken",
         "rough sleeper in the doorway | a man has been sleeping in the shop doorway in this cold, can someone help him | homeless man sleeping in the store entrance in the cold, needs help",
         "decant during works | we have been told to move out while the block is repaired, where will we go | housing authority says we must relocate during repairs, where will we go",
+        "subletting council flat | i think the council flat next door is being sublet, different people every few weeks | i think my neighbor is illegally subletting his public housing apartment",
+        "fire doors in the block | the fire doors on our landing are wedged open and one wont shut | fire doors in my building wont close properly",
+        "sheltered housing alarm | the pull cord alarm in my sheltered flat doesnt work | emergency pull cord in my senior housing unit not working",
+        "pet in council flat | can i have a dog in my council flat | am i allowed a dog in my public housing apartment",
+        "heating charge on the rent | why has the heating charge on my rent gone up when the heating never works | why did the heat charge on my rent go up when the heat never works",
     ],
 }
 
@@ -890,7 +913,7 @@ CHANNELS = {"typo": "sms", "terse": "sms", "ramble": "email", "elderly": "email"
             "angry": "email", "us311": "phone"}
 
 
-QUESTION = re.compile(r"^(how|can|when|where|what|why|is|do|i want|i need|request|need|monthly|want)\b")
+QUESTION = re.compile(r"^(how|can|when|where|what|why|is|are|do|i want|i need|request|need|monthly|want)\b")
 # registers a question fits: nobody chases, rants about or "attends to" a question
 QUESTION_REGISTERS = ("terse", "typo", "us_email", "ramble", "esl", "chat", "title")
 
