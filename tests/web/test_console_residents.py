@@ -17,6 +17,7 @@ from sqlalchemy import select
 from tests.tickets import factory
 from tests.tickets.conftest import drop_postgres_database, fresh_postgres_database
 from tests.web.console_support import ConsoleFactory, ConsoleServer, hidden
+from tests.web.test_console_browser import browser, watched  # noqa: F401  (the browser fixture)
 from tickets.models import Merge, Resident, ResidentIdentity, SuggestedMerge, Ticket
 
 AGENT = "agent@council.example.gov.uk"
@@ -151,7 +152,7 @@ def test_merge_then_undo_restores_the_exact_prior_state(db_url: str, console_ser
         assert f"/console/residents/duplicates/{sid}/merge" in listing.text
         confirm = supervisor.get(f"/console/residents/duplicates/{sid}/merge")
         assert confirm.status_code == 200
-        assert f"The older record, resident {ann} (Ann Example), is kept" in confirm.text
+        assert f"The older record, Ann Example (resident {ann}), is kept" in confirm.text
         assert state(server) == before  # the confirm step changes nothing
         # without the confirm step's field nothing happens either
         csrf = hidden(confirm.text)["csrf_token"]
@@ -182,7 +183,7 @@ def test_merge_then_undo_restores_the_exact_prior_state(db_url: str, console_ser
         assert state(server) == before  # tickets, numbers and the open suggestion, exactly as before
         page = supervisor.get(undone.headers["location"])
         assert "Merge undone" in page.text and f"/console/residents/merges/{merge_id}/undo" not in page.text
-        assert "Undone by " + SUPERVISOR in page.text
+        assert "Undone</strong> by " + SUPERVISOR in page.text
         again = supervisor.post(f"/console/residents/merges/{merge_id}/undo",
                                 data={"csrf_token": csrf, "resident": str(ann)})
         assert again.status_code == 422 and "already undone" in again.text
@@ -219,3 +220,39 @@ def test_not_the_same_person_resolves_the_suggestion_and_it_leaves_the_queue(
                                 data={"csrf_token": csrf, "confirm": "yes"})
         assert twice.status_code == 422 and "already resolved" in twice.text
     assert state(server)["residents"][texter] == (None, None) and ann != texter
+
+
+def journey(w: Any, server: ConsoleServer) -> None:
+    """A supervisor finds the pair from the queues, merges it, undoes it, then rejects it;
+    axe-core checks every page on the way (``w`` is test_console_browser's ``Watched``)."""
+    from tests.web.test_console_browser import sign_in
+
+    ann, _ = seed(server)
+    page = w.page
+    sign_in(w, server, SUPERVISOR)
+    page.get_by_role("link", name="Possible duplicates (1)").click()
+    page.wait_for_url("**/console/residents/duplicates")
+    w.check("residents-duplicates")
+    page.get_by_role("link", name=re.compile(r"^Merge Ann Example")).click()
+    w.check("residents-merge-confirm")
+    page.get_by_label("Reason (optional)").fill("Same person: confirmed on the phone")
+    page.get_by_role("button", name="Merge residents").click()
+    page.wait_for_url(f"**/console/residents/{ann}**")
+    assert page.get_by_text("Residents merged").is_visible()
+    assert page.locator("tbody tr").filter(has_text="FD-").count() == 4  # the texter's ticket joined
+    w.check("resident")
+    page.get_by_role("button", name=re.compile("^Undo")).press("Enter")  # from the keyboard
+    page.wait_for_selector("text=Merge undone")
+    assert page.locator("tbody tr").filter(has_text="FD-").count() == 3
+    w.check("resident-after-undo")
+    page.goto(f"{server.base_url}/console/residents/duplicates")
+    page.get_by_role("button", name=re.compile("^Not the same person")).click()
+    page.wait_for_selector("text=they are not the same person")
+    w.check("residents-duplicates-empty")
+    assert w.dialogs == [] and w.errors == []
+
+
+@pytest.mark.browser
+def test_a_supervisor_merges_undoes_and_rejects_in_the_browser(
+        console_server: ConsoleFactory, browser: Any) -> None:  # noqa: F811  (the imported fixture)
+    journey(watched(browser), console_server())

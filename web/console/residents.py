@@ -34,8 +34,8 @@ router = APIRouter(prefix="/console/residents", include_in_schema=False)
 
 PER_PAGE = 20
 DONE = {
-    "merge": "Residents merged: every ticket is now under the older resident",
-    "unmerge": "Merge undone: the tickets, addresses and numbers are back where they were",
+    "merge": "Residents merged: the newer record's enquiries, addresses and numbers are on this one now",
+    "unmerge": "Merge undone: the enquiries, addresses and numbers are back where they were",
     "reject": "Recorded: they are not the same person. The suggestion has left the queue",
     "already": "They had already become one resident by another merge: the suggestion is resolved",
 }
