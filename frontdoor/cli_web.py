@@ -38,6 +38,7 @@ def web_config(settings: Settings) -> WebConfig:
         public_url=settings.public_url,
         twilio_auth_token=settings.twilio_auth_token.get_secret_value(),
         twilio_account_sid=settings.twilio_account_sid,
+        notify_callback_token=settings.notify_callback_token.get_secret_value(),
         web_secret=settings.web_secret.get_secret_value(),
         agent_tokens=settings.agent_tokens.get_secret_value(),
         form_rate_limit=settings.form_rate_limit,

@@ -138,6 +138,8 @@ class Settings(BaseSettings):
     notify_reply_email_template: str | None = Field(default=None, description="Notify template id")
     notify_reply_sms_template: str | None = Field(default=None, description="Notify template id")
     notify_email_reply_to_id: str | None = Field(default=None, description="Notify reply-to address id")
+    notify_callback_token: SecretStr = Field(
+        default=SecretStr(""), description="bearer token registered with Notify's delivery-receipt callback")
     api_rate_limit: int = Field(default=120, ge=1,
                                 description="new enquiries one address may post to /api/enquiries per window")
     api_rate_window_s: int = Field(default=60, ge=1, description="the API rate limit's window, in seconds")

@@ -1,4 +1,5 @@
-"""Delivery status back onto the outbox row: Twilio's status callbacks and email bounces.
+"""Delivery status back onto the outbox row: Twilio's status callbacks, GOV.UK Notify's
+delivery receipts and email bounces.
 
 A status only moves a row forward (``sent`` → ``delivered`` or ``failed``): a late ``sent``
 callback after ``delivered`` changes nothing. A permanent failure (a mailbox that does not
@@ -23,6 +24,11 @@ log = logging.getLogger(__name__)
 
 TWILIO_DELIVERED = frozenset({"delivered", "read"})
 TWILIO_FAILED = frozenset({"failed", "undelivered", "canceled"})
+# Notify's final statuses (its receipts carry only these): a permanent failure is a wrong address or
+# number; a temporary one a full inbox or a phone off for days; a technical one Notify's own trouble.
+NOTIFY_DELIVERED = frozenset({"delivered"})
+NOTIFY_FAILED = frozenset({"permanent-failure", "temporary-failure", "technical-failure"})
+NOTIFY_PERMANENT = frozenset({"permanent-failure"})
 _MESSAGE_ID = re.compile(rb"<[^<>\s@]+@[^<>\s]+>")
 _MESSAGE_ID_HEADER = re.compile(rb"^Message-ID:\s*(<[^<>\s@]+@[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
 _FINAL_RECIPIENT = re.compile(rb"^(?:Final|Original)-Recipient:\s*rfc822;\s*<?([^\s<>]+@[^\s<>]+)>?",
@@ -53,6 +59,36 @@ def record_twilio_status(engine: Engine, message_sid: str, status: str,
     except (OperationalError, ProgrammingError) as exc:
         log.debug("no outbox to record Twilio status in: %s", exc)
         return None
+
+
+def record_notify_receipt(engine: Engine, notification_id: str, reference: str | None,
+                          status: str) -> OutboxRow | None:
+    """Apply one Notify delivery receipt to the outbox row it is about; None when it names none
+    of ours. The row is found by Notify's notification id (recorded at send time) or else by
+    the reference we gave Notify (the row's idempotency key): a sender that crashed after Notify
+    accepted the message has not recorded the id, and the receipt still lands on its row."""
+    status = status.strip().lower()
+    with engine.begin() as conn:
+        row = outbox.by_provider_id(conn, notification_id) if notification_id else None
+        if row is None and reference:
+            row = outbox.by_idempotency_key(conn, reference)
+            if row is not None and row.provider_id not in (None, notification_id):
+                return None  # the reference of a row another notification is recorded for
+        if row is None:
+            return None
+        if status in NOTIFY_DELIVERED:
+            outbox.advance(conn, row.id, OutboxStatus.DELIVERED, provider_id=notification_id,
+                           provider="notify")
+        elif status in NOTIFY_FAILED:
+            reason = f"Notify {status}"
+            moved = outbox.advance(conn, row.id, OutboxStatus.FAILED, reason=reason,
+                                   provider_id=notification_id, provider="notify")
+            if moved and status in NOTIFY_PERMANENT:
+                outbox.mark_undeliverable(conn, row.recipient, row.channel, reason, row.id)
+        else:
+            log.info("outbox %d (%s): Notify status %r is not final; nothing recorded", row.id,
+                     row.reference, status)
+        return outbox.get(conn, row.id)
 
 
 def bounced_message_ids(message: InboundMessage, raw: bytes | None) -> list[str]:

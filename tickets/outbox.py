@@ -412,6 +412,12 @@ def by_provider_id(conn: Session | Connection, provider_id: str) -> OutboxRow | 
     return _row(row) if row else None
 
 
+def by_idempotency_key(conn: Session | Connection, key: str) -> OutboxRow | None:
+    """The row a provider's receipt names by the reference we gave it (Notify's ``reference``)."""
+    row = conn.execute(select(outbox).where(outbox.c.idempotency_key == key)).first()
+    return _row(row) if row else None
+
+
 def undeliverable_addresses(conn: Session | Connection, addresses: Iterable[str]) -> dict[str, str]:
     """Which of ``addresses`` are marked undeliverable, with why: the console shows it."""
     wanted = list(addresses)

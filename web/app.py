@@ -31,7 +31,7 @@ from ingest.intake_relay import IntakeRelay, export_backlog
 from ingest.intake_store import IntakeStore
 from schemas.blobs import BlobStore
 from tickets.accounts import Permission
-from web import contacts, enquiries, sms, tracking
+from web import contacts, enquiries, notify, sms, tracking
 from web.config import WebConfig
 from web.console import ConsoleContext
 from web.console import mount as mount_console
@@ -91,6 +91,7 @@ def create_app(config: WebConfig, *, store: IntakeStore, blobs: BlobStore,
     app.state.relay = relay
     public = [requires(Permission.PUBLIC)]  # every route declares its permission (the console's own)
     app.include_router(sms.router, dependencies=public)
+    app.include_router(notify.router, dependencies=public)  # its bearer token is checked inside
     app.include_router(enquiries.router, dependencies=public)
     app.include_router(contacts.router, dependencies=public)  # its bearer token is checked inside
     if console is not None:
@@ -103,6 +104,7 @@ def create_app(config: WebConfig, *, store: IntakeStore, blobs: BlobStore,
         "/contact": config.form_max_body,
         "/track/": config.upload_max_bytes + 1024 * 1024,  # one photo and a message
         "/webhooks/twilio/": TWILIO_MAX_BODY,
+        "/webhooks/notify/": notify.MAX_BODY,
     })
 
     @app.exception_handler(RequestValidationError)

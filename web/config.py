@@ -17,6 +17,7 @@ class WebConfig:
     public_url: str = "http://127.0.0.1:8000"  # what Twilio signs, and whether cookies are Secure
     twilio_auth_token: str = ""
     twilio_account_sid: str = ""
+    notify_callback_token: str = ""  # the bearer token Notify sends with delivery receipts
     web_secret: str = ""
     agent_tokens: str = ""  # "token" or "agent=token", comma-separated
     form_rate_limit: int = 10
