@@ -222,6 +222,38 @@ def test_not_the_same_person_resolves_the_suggestion_and_it_leaves_the_queue(
     assert state(server)["residents"][texter] == (None, None) and ann != texter
 
 
+def test_a_pair_whose_resident_was_merged_since_is_decided_as_it_stands_now(
+        console_server: ConsoleFactory) -> None:
+    """Two suggestions share the texter: once the texter is merged into Ann, the second pair
+    (texter and Bea) shows Ann and Bea, and merging it keeps Ann, the oldest."""
+    server = console_server()
+    ann, texter = seed(server)
+    server.receive(factory.routed(factory.email(
+        "bea@example.com", "Parking permit", "Renewal please.", message_id="<bea-1@example.com>",
+        name="Bea Example", at=factory.later(15)), "parking"))
+    server.receive(factory.routed(factory.form(
+        "bea@example.com", "07700 900123", "Permit still not here", key="k-bea", reference=None,
+        name="Bea Example", subject="Permit again", at=factory.later(30)), "parking"))
+    with server.engine.connect() as conn:
+        pairs = dict(conn.execute(select(SuggestedMerge.resident_b_id, SuggestedMerge.id)).all())
+        bea = int(conn.scalar(select(ResidentIdentity.resident_id).where(
+            ResidentIdentity.value == "bea@example.com")) or 0)
+    first, second = pairs[texter], pairs[bea]  # (ann, texter) and (texter, bea)
+    with signed_in(server, SUPERVISOR) as supervisor:
+        csrf = token(supervisor)
+        assert supervisor.post(f"/console/residents/duplicates/{first}/merge",
+                               data={"csrf_token": csrf, "confirm": "yes"}).status_code == 303
+        confirm = supervisor.get(f"/console/residents/duplicates/{second}/merge")
+        assert f"The older record, Ann Example (resident {ann}), is kept" in confirm.text
+        assert "Bea Example (resident" in confirm.text
+        merged = supervisor.post(f"/console/residents/duplicates/{second}/merge",
+                                 data={"csrf_token": csrf, "confirm": "yes"})
+        assert merged.headers["location"].startswith(f"/console/residents/{ann}")
+    after = state(server)
+    assert set(after["tickets"].values()) == {ann}
+    assert [s[2] for s in after["suggestions"]] == ["merged", "merged"]
+
+
 def journey(w: Any, server: ConsoleServer) -> None:
     """A supervisor finds the pair from the queues, merges it, undoes it, then rejects it;
     axe-core checks every page on the way (``w`` is test_console_browser's ``Watched``)."""
