@@ -262,6 +262,7 @@ def journey(w: Any, server: ConsoleServer) -> None:
     ann, _ = seed(server)
     page = w.page
     sign_in(w, server, SUPERVISOR)
+    w.check("queue-with-duplicates-link")
     page.get_by_role("link", name="Possible duplicates (1)").click()
     page.wait_for_url("**/console/residents/duplicates")
     w.check("residents-duplicates")
