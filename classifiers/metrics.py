@@ -107,7 +107,7 @@ def routed_report(truth: Sequence[str], predicted: Sequence[str], confidence: Se
 
 
 MIN_ROWS_FOR_OWN_THRESHOLD = 15
-MAX_THRESHOLD = 0.99
+MIN_SHARE_FOR_BEST = 0.2  # ``best_threshold`` looks at thresholds that route at least this share
 
 
 def choose_thresholds(probs: np.ndarray, gold: np.ndarray, labels: Sequence[str],
@@ -115,12 +115,16 @@ def choose_thresholds(probs: np.ndarray, gold: np.ndarray, labels: Sequence[str]
     """Per-label confidence thresholds under which an enquiry goes to a person, chosen on held-out
     predictions so that what is routed is right ``target`` of the time: the lowest common
     threshold that reaches it, raised for a label whose own routed predictions (at least 15 of
-    them) fall short. Lower thresholds route more; these are the lowest that keep the promise."""
+    them) fall short. Lower thresholds route more; these are the lowest that keep the promise.
+
+    Empty when no threshold reaches the target, and a label is left out when none reaches it
+    for that label: the taxonomy's threshold then decides, and ``best_threshold`` says what the
+    best one would give (a ceiling of 0.99 that routes almost nothing is no promise kept either)."""
     confidence = probs.max(axis=1)
     predicted = probs.argmax(axis=1)
     right = predicted == gold
 
-    def lowest(mask: np.ndarray) -> float:
+    def lowest(mask: np.ndarray) -> float | None:
         """The lowest threshold at which the rows in ``mask`` above it are ``target`` right."""
         order = np.argsort(-confidence[mask])
         conf, ok = confidence[mask][order], right[mask][order]
@@ -129,18 +133,39 @@ def choose_thresholds(probs: np.ndarray, gold: np.ndarray, labels: Sequence[str]
         running = np.cumsum(ok) / np.arange(1, len(ok) + 1)
         # the longest prefix (most confident first) that is still right enough, at a confidence
         # boundary so that ties are not split
-        good = [i for i in range(len(conf))
+        # (a prefix of a handful of rows reaches any target by luck: it needs 15 of them)
+        good = [i for i in range(min(MIN_ROWS_FOR_OWN_THRESHOLD, len(conf)) - 1, len(conf))
                 if running[i] >= target and (i + 1 == len(conf) or conf[i + 1] < conf[i])]
-        if not good:
-            return MAX_THRESHOLD
-        return float(conf[max(good)])
+        return float(conf[max(good)]) if good else None
 
-    common = min(lowest(np.ones_like(right, dtype=bool)), MAX_THRESHOLD)
+    common = lowest(np.ones_like(right, dtype=bool))
+    if common is None:
+        return {}
     thresholds = {}
     for k, label in enumerate(labels):
         own = (predicted == k) & (confidence >= common)
-        value = common
+        value: float | None = common
         if own.sum() >= MIN_ROWS_FOR_OWN_THRESHOLD and right[own].mean() < target:
-            value = max(common, min(lowest(predicted == k), MAX_THRESHOLD))
-        thresholds[label] = round(value, 4)
+            raised = lowest(predicted == k)
+            value = None if raised is None else max(common, raised)
+        if value is not None:
+            thresholds[label] = round(value, 4)
     return thresholds
+
+
+def best_threshold(probs: np.ndarray, gold: np.ndarray) -> dict[str, float]:
+    """The common threshold whose routed share is the most accurate among those that route at
+    least ``MIN_SHARE_FOR_BEST`` of the rows: ``{"threshold", "routed_share", "routed_accuracy"}``.
+    What to say when a target is out of reach."""
+    confidence = probs.max(axis=1)
+    right = probs.argmax(axis=1) == gold
+    order = np.argsort(-confidence)
+    conf, ok = confidence[order], right[order]
+    if len(conf) == 0:
+        return {"threshold": 0.0, "routed_share": 0.0, "routed_accuracy": 0.0}
+    running = np.cumsum(ok) / np.arange(1, len(ok) + 1)
+    first = max(int(np.ceil(MIN_SHARE_FOR_BEST * len(conf))) - 1, 0)
+    boundaries = [i for i in range(first, len(conf)) if i + 1 == len(conf) or conf[i + 1] < conf[i]]
+    i = max(boundaries, key=lambda j: (running[j], j))
+    return {"threshold": round(float(conf[i]), 4), "routed_share": round((i + 1) / len(conf), 4),
+            "routed_accuracy": round(float(running[i]), 4)}

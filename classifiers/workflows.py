@@ -238,15 +238,15 @@ CURVE_DATA = tuple(sorted(SHIPPED_CORPUS.glob("*-wave7.jsonl")))
 
 def bench_classify(data: Path = SHIPPED_CORPUS, holdouts: dict[str, Path] | None = None,
                    config: TrainConfig | None = None, progress: Progress | None = None, *,
-                   public: Path | str | None = None,
+                   public: Path | str | None = None, public2: Path | str | None = None,
                    curve: tuple[Path, Sequence[Path]] | None = None) -> dict[str, Any]:
     """spaCy model vs TF-IDF + logistic regression trained on the same rows, same run, one thread
     each, scored on the test part and on every never-trained set in ``holdouts`` (name → path).
     Speeds are documents per second of the thread's CPU time: what one core does, whatever
     else the machine is running (wall-clock figures on a shared machine measured the load).
 
-    ``public``: a second labelled set (another domain, its own labels) compared the same way, or
-    a string saying why it was skipped. ``curve``: (base corpus, a labelled set in another
+    ``public``, ``public2``: labelled sets of other domains (their own labels) compared the same
+    way, or a string saying why one was skipped. ``curve``: (base corpus, a labelled set in another
     register) for the learning curve: accuracy on a held-back part of the second after adding
     0, 100, 300 and 1,000 of its other examples to the first."""
     config = dataclasses.replace(config or TrainConfig(), train_types=False)  # departments only
@@ -260,14 +260,15 @@ def bench_classify(data: Path = SHIPPED_CORPUS, holdouts: dict[str, Path] | None
             **{f"n_{name}": len(rows) for name, rows in held.items()},
             **_compare(parts, held, config, progress, speed=True),
         }
-        if isinstance(public, str):
-            result["public"] = {"skipped": public}
-        elif public is not None:
-            say(f"second set: {public}")
-            public_parts = _bench_split(public)
-            result["public"] = {"name": public.stem, "n_train": len(public_parts.train),
-                                "n_dev": len(public_parts.dev), "n_test": len(public_parts.test),
-                                **_compare(public_parts, {}, config, progress, speed=False)}
+        for key, labelled in (("public", public), ("public2", public2)):
+            if isinstance(labelled, str):
+                result[key] = {"skipped": labelled}
+            elif labelled is not None:
+                say(f"public set: {labelled}")
+                public_parts = _bench_split(labelled)
+                result[key] = {"name": labelled.stem, "n_train": len(public_parts.train),
+                               "n_dev": len(public_parts.dev), "n_test": len(public_parts.test),
+                               **_compare(public_parts, {}, config, progress, speed=False)}
         if curve is not None:
             result["learning_curve"] = learning_curve(*curve, config=config, progress=progress)
     return result

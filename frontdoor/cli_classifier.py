@@ -19,7 +19,7 @@ ACTIVATE_HELP = "Make it current (default: only if it knows every department and
 ARCH_HELP = "tfidf2c (default), tfidf1c, tfidf1, bow1, bow2, bow3, ensemble, cnn"
 BASE_HELP = "'shipped': also train on the shipped corpus, your rows weighted up (or a corpus directory)."
 ROUTED_HELP = "How often what is routed without a person must be right on dev (sets the thresholds)."
-PUBLIC_HELP = "Also compare on the SpamAssassin corpus (fetched once into the cache dir)."
+PUBLIC_HELP = "Also compare on two public sets, SpamAssassin and BBC News (fetched once into the cache dir)."
 CURVE_HELP = "Also measure the learning curve (0, 100, 300, 1000 own examples added)."
 CORRECTIONS_HELP = "Agents' corrections CSV (text, from_department, to_department) to learn from."
 
@@ -214,7 +214,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     ) -> None:
         """spaCy model vs TF-IDF + logistic regression: same rows, same run, one thread; also on a
         public labelled set, and the learning curve of a council's own examples."""
-        from classifiers.public_sets import PublicSetUnavailableError, spam_assassin
+        from classifiers.public_sets import PublicSetUnavailableError, bbc_news, spam_assassin
         from classifiers.workflows import (
             CURVE_DATA,
             SHIPPED_CORPUS,
@@ -227,14 +227,15 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         echo = lambda line: typer.echo(line, err=True)  # noqa: E731
         config = _config(arch, None, 0)
         holdouts = None if data else {"holdout": SHIPPED_HOLDOUT, "holdout2": SHIPPED_HOLDOUT2}
-        second: Path | str | None = None
-        if public:
+        sets: list[Path | str | None] = [None, None]
+        for i, fetch in enumerate((spam_assassin, bbc_news) if public else ()):
             try:
-                second = spam_assassin(load_settings().cache_dir, echo)
+                sets[i] = fetch(load_settings().cache_dir, echo)
             except PublicSetUnavailableError as exc:
-                second = f"second public set unavailable, skipped: {exc}"
-                echo(second)
-        result = bench_classify(data or SHIPPED_CORPUS, holdouts, config, progress=echo, public=second,
+                sets[i] = f"public set unavailable, skipped: {exc}"
+                echo(str(sets[i]))
+        result = bench_classify(data or SHIPPED_CORPUS, holdouts, config, progress=echo, public=sets[0],
+                                public2=sets[1],
                                 curve=(SHIPPED_CORPUS, CURVE_DATA) if curve and not data else None)
         if as_json:
             typer.echo(json.dumps(result))
@@ -243,8 +244,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             typer.echo(f"{side}: " + ", ".join(f"{k} {v}" for k, v in result[side].items()))
         typer.echo(f"gain over baseline: accuracy {result['accuracy_gain']}, "
                    f"macro-F1 {result['macro_f1_gain']}")
-        if "public" in result:
-            typer.echo(f"public set: {json.dumps(result['public'])}")
+        for key in ("public", "public2"):
+            if key in result:
+                typer.echo(f"public set: {json.dumps(result[key])}")
         if "learning_curve" in result:
             typer.echo(f"learning curve: {json.dumps(result['learning_curve'])}")
 
