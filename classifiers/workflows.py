@@ -56,6 +56,8 @@ SHIPPED_CORPUS = Path(__file__).parent / "data" / "corpus"
 SHIPPED_HOLDOUT = Path(__file__).parent / "data" / "holdout"
 # Written blind: its writer saw only the department descriptions, never the corpus.
 SHIPPED_HOLDOUT2 = Path(__file__).parent / "data" / "holdout2"
+# Hand-written in voices no generator uses (voicemail transcripts, social posts), six departments.
+SHIPPED_HOLDOUT3 = Path(__file__).parent / "data" / "holdout3"
 
 
 def train_model(data: Path | None, text_col: str, label_col: str, *, out: Path | None,

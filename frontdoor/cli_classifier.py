@@ -220,13 +220,15 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             SHIPPED_CORPUS,
             SHIPPED_HOLDOUT,
             SHIPPED_HOLDOUT2,
+            SHIPPED_HOLDOUT3,
             bench_classify,
         )
         from frontdoor.settings import load_settings
 
         echo = lambda line: typer.echo(line, err=True)  # noqa: E731
         config = _config(arch, None, 0)
-        holdouts = None if data else {"holdout": SHIPPED_HOLDOUT, "holdout2": SHIPPED_HOLDOUT2}
+        holdouts = None if data else {"holdout": SHIPPED_HOLDOUT, "holdout2": SHIPPED_HOLDOUT2,
+                                      "holdout3": SHIPPED_HOLDOUT3}
         sets: list[Path | str | None] = [None, None]
         for i, fetch in enumerate((spam_assassin, bbc_news) if public else ()):
             try:
