@@ -11,6 +11,12 @@ Delivery contract for handlers:
   reason ``handler_error``.
 
 Handlers must be idempotent: after a crash the records since the last commit come again.
+
+The broker going away is never fatal to a loop: kafka-python raises a refused connection or a
+lost coordinator out of ``poll`` and ``commit`` (``KafkaConnectionError: 111 ECONNREFUSED``), and
+a loop that let it through ended its process while the broker restarted. A poll that fails is
+retried (the client rediscovers the coordinator and rejoins on the next one); a commit that fails
+is kept and retried with the next batch, and until then a restart redoes at most those records.
 """
 
 from __future__ import annotations
@@ -22,6 +28,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import (
+    IllegalGenerationError,
+    KafkaError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
 from kafka.structs import OffsetAndMetadata
 
 from ingest.bus import DeadLetterWriter, KafkaProducerClient, Record, to_record
@@ -31,14 +43,34 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Record], None]
 
+# Group errors a poll can surface (a heartbeat that found the member gone): the next poll rejoins.
+_REJOIN = (UnknownMemberIdError, IllegalGenerationError, RebalanceInProgressError)
+_POLL_RETRY_S = 0.5
+
 
 def polled_batches(consumer: KafkaConsumer, stopping: threading.Event,
                    idle_timeout_s: float | None) -> Iterator[dict[TopicPartition, list[Record]]]:
     """Each non-empty poll's records by partition, until ``stopping`` is set or nothing came
     for ``idle_timeout_s`` (idle counts only once the group has given us partitions)."""
     idle_since = time.monotonic()
+    failing_since: float | None = None
     while not stopping.is_set():
-        batch = consumer.poll(timeout_ms=200)
+        try:
+            batch = consumer.poll(timeout_ms=200)
+        except KafkaError as exc:
+            if not (exc.retriable or isinstance(exc, _REJOIN)):
+                raise
+            if failing_since is None:
+                failing_since = time.monotonic()
+                log.warning("consumer %s: broker unavailable (%s: %s); polling again until it is back",
+                            consumer.config.get("client_id"), exc.__class__.__name__, exc)
+            idle_since = time.monotonic()  # an outage is not idleness
+            stopping.wait(_POLL_RETRY_S)
+            continue
+        if failing_since is not None:
+            log.info("consumer %s: broker back after %.0f s", consumer.config.get("client_id"),
+                     time.monotonic() - failing_since)
+            failing_since = None
         if not batch:
             if not consumer.assignment():
                 idle_since = time.monotonic()
@@ -88,6 +120,7 @@ class ConsumerLoop:
         )
         self._stopping = threading.Event()
         self._attempts: dict[tuple[str, int, int], int] = {}
+        self._uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}  # a commit the broker missed
         self.processed = 0
         self.dead_lettered = 0
 
@@ -112,13 +145,29 @@ class ConsumerLoop:
                     if self._stopping.is_set():
                         break
                 if commits:
-                    # Synchronous: once this returns, a restart resumes after these offsets.
-                    self._consumer.commit(commits)
+                    self._commit(commits)
                 if max_records is not None and self.processed + self.dead_lettered >= max_records:
                     break
         finally:
             self._consumer.close(autocommit=False)
         return self.processed
+
+    def _commit(self, commits: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        """Commit synchronously: once this returns, a restart resumes after these offsets. A
+        commit the broker does not take (it is restarting, or the group rebalanced meanwhile) is
+        not fatal: the work is durable and idempotent, so at worst its records come again. The
+        offsets are offered again with the next commit, for partitions still ours."""
+        assigned = self._consumer.assignment()
+        offsets = {tp: o for tp, o in self._uncommitted.items() if tp in assigned}
+        offsets.update(commits)
+        try:
+            self._consumer.commit(offsets)
+        except KafkaError as exc:
+            log.warning("%s: offsets not committed (%s: %s); kept for the next commit", self.stage,
+                        exc.__class__.__name__, exc)
+            self._uncommitted = offsets
+            return
+        self._uncommitted = {}
 
     def _handle_partition(self, tp: TopicPartition, records: list[Record]) -> int | None:
         """Handle records in order; return the last offset whose work is durable."""
@@ -128,7 +177,8 @@ class ConsumerLoop:
                 break
             outcome = self._handle_one(record)
             if outcome == "retry":
-                self._consumer.seek(tp, record.offset)
+                if tp in self._consumer.assignment():  # not if a rebalance took it meanwhile
+                    self._consumer.seek(tp, record.offset)
                 break
             done = record.offset
         return done
