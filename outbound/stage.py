@@ -5,7 +5,7 @@ Two parts, both in ``frontdoor outbound``:
 * :class:`OutboxRelay` publishes rows nobody has published yet (and rows a dead sender left
   ``sending`` past their lease) to ``frontdoor.outbound``, keyed by recipient; a row is marked
   published only after Kafka's ack, so while the broker is away replies wait in the outbox
-  and go when it is back.
+  and go when it is back (on a fresh producer: see :meth:`OutboxRelay.run`).
 * :class:`OutboxSender` handles each record: it claims the row (``created`` → ``sending``, one
   conditional UPDATE), renders it, hands it to the provider and records ``sent`` with the
   provider's id. A redelivered record finds the row no longer ``created`` and does nothing.
@@ -81,6 +81,12 @@ class OutboxRelay:
                     outbox.mark_published(conn, done)
         return len(done)
 
+    def _renew_producer(self) -> None:
+        try:
+            self.client.close()  # the next send makes a new one
+        except Exception as exc:  # noqa: BLE001 - a producer that cannot even close is dropped all the same
+            log.debug("outbox relay: closing the failed producer: %s", exc)
+
     def run(self, stopping: threading.Event, interval_s: float = 0.5) -> None:
         failing = False
         while not stopping.is_set():
@@ -90,6 +96,11 @@ class OutboxRelay:
                 if not failing:
                     log.warning("outbox relay: broker unavailable (%s); rows wait in the outbox", exc)
                 failing = True
+                # A new producer for the next try, as the router renews its own after a failed
+                # batch: records that expired unacknowledged leave an idempotent producer's
+                # sequence numbers in doubt, and one kept across the outage may never publish
+                # again. A record published twice is harmless (the sender claims each row once).
+                self._renew_producer()
                 stopping.wait(2.0)
                 continue
             except Exception:
