@@ -81,6 +81,33 @@ def polled_batches(consumer: KafkaConsumer, stopping: threading.Event,
         yield {tp: [to_record(r) for r in rows] for tp, rows in batch.items()}
 
 
+def await_topic_metadata(consumer: KafkaConsumer, topics: Sequence[str], stopping: threading.Event,
+                         log_as: str, timeout_s: float = 60.0) -> None:
+    """Return once the consumer's own metadata lists partitions for every topic it will
+    subscribe to (or after ``timeout_s``, or when stopping).
+
+    kafka-python joins the group before the metadata its subscription asked for has arrived;
+    a leader that assigns from metadata without our topics gives every member nothing, and the
+    rejoin that follows when the metadata lands can leave the member with no partitions and no
+    heartbeat for good (a fresh worker on a busy machine sat idle until killed). Joining only
+    once the topics are known makes the first assignment the right one."""
+    deadline = time.monotonic() + timeout_s
+    missing = list(topics)
+    while missing and not stopping.is_set():
+        try:
+            missing = [t for t in missing if not consumer.partitions_for_topic(t)]
+        except KafkaError as exc:  # the broker is away: the loop's poll retries from here on
+            log.warning("%s: cannot read topic metadata (%s); subscribing anyway", log_as, exc)
+            return
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            log.warning("%s: no partitions known for %s after %.0fs; subscribing anyway", log_as,
+                        missing, timeout_s)
+            return
+        stopping.wait(0.5)
+
+
 class ConsumerLoop:
     def __init__(
         self,
@@ -134,6 +161,7 @@ class ConsumerLoop:
 
     def run(self, *, max_records: int | None = None, idle_timeout_s: float | None = None) -> int:
         """Consume until stopped (or ``max_records`` handled, or idle for ``idle_timeout_s``)."""
+        await_topic_metadata(self._consumer, self.topics, self._stopping, self.stage)
         self._consumer.subscribe(self.topics)
         try:
             for batch in polled_batches(self._consumer, self._stopping, idle_timeout_s):

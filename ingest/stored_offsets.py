@@ -33,7 +33,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import OffsetAndMetadata
 
 from ingest.bus import DeadLetterWriter, KafkaProducerClient, Record
-from ingest.consumer import polled_batches
+from ingest.consumer import await_topic_metadata, polled_batches
 from ingest.errors import PoisonMessageError, PublishError
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,7 @@ class StoredOffsetLoop:
         log.info("%s: assigned %d partitions; resuming after the stored offsets", self.stage, len(ordered))
 
     def run(self, *, max_records: int | None = None, idle_timeout_s: float | None = None) -> int:
+        await_topic_metadata(self._consumer, self.topics, self._stopping, self.stage)
         self._consumer.subscribe(self.topics, listener=_Rebalance(self))
         try:
             for polled in polled_batches(self._consumer, self._stopping, idle_timeout_s):

@@ -21,6 +21,7 @@ import pytest
 from ingest.admin import ensure_topics
 from schemas.blobs import FilesystemBlobStore
 from schemas.topics import CORE_TOPICS, TopicSpec
+from tests.processes import Processes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,6 +100,17 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaHandle]:
         yield handle
     finally:
         frontdoor("kafka", "stop", env=env, check=False)
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    """Start child processes through this: whatever way the test ends, each is stopped, waited
+    for and its pipes closed (see tests/processes.py)."""
+    started = Processes()
+    try:
+        yield started
+    finally:
+        started.stop_all()
 
 
 @pytest.fixture

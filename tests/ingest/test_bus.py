@@ -27,7 +27,8 @@ from schemas.inbound import (
     Source,
     Threading,
 )
-from tests.conftest import ROOT, KafkaHandle
+from tests.conftest import KafkaHandle
+from tests.processes import Processes
 
 pytestmark = pytest.mark.kafka
 
@@ -98,20 +99,21 @@ def _sink(db: Path) -> tuple[set[str], int]:
     return keys, deliveries
 
 
-def _worker(kafka: KafkaHandle, topic: str, group: str, db: Path, *extra: str) -> subprocess.Popen[str]:
+def _worker(processes: Processes, kafka: KafkaHandle, topic: str, group: str, db: Path,
+            *extra: str) -> subprocess.Popen[str]:
     log = (db.parent / f"worker-{time.monotonic_ns()}.log").open("w")
     try:
-        return subprocess.Popen(
+        return processes.start(
             [sys.executable, "-m", "tests.ingest.sink_worker", kafka.bootstrap, topic, group, str(db),
-             *extra],
-            cwd=ROOT, stdout=log, stderr=log, text=True,
+             *extra], stdout=log, stderr=log,
         )
     finally:
         log.close()
 
 
 def test_crash_before_commit_redelivers_and_idempotent_sink_keeps_one(
-    kafka: KafkaHandle, fresh_topic: str, blob_store: FilesystemBlobStore, tmp_path: Path
+    kafka: KafkaHandle, fresh_topic: str, blob_store: FilesystemBlobStore, tmp_path: Path,
+    processes: Processes
 ) -> None:
     publisher = KafkaPublisher(kafka.bootstrap, blob_store, topic=fresh_topic)
     sent = [
@@ -124,12 +126,12 @@ def test_crash_before_commit_redelivers_and_idempotent_sink_keeps_one(
     publisher.close()
     db = tmp_path / "sink.db"
 
-    crashed = _worker(kafka, fresh_topic, "crashers", db, "5")
+    crashed = _worker(processes, kafka, fresh_topic, "crashers", db, "5")
     assert crashed.wait(timeout=120) == 9  # died mid-batch, after its 5th durable write
     keys, deliveries = _sink(db)
     assert len(keys) == 5
 
-    survivor = _worker(kafka, fresh_topic, "crashers", db)
+    survivor = _worker(processes, kafka, fresh_topic, "crashers", db)
     assert survivor.wait(timeout=120) == 0
     keys, deliveries = _sink(db)
     assert keys == {m.dedupe_key for m in sent}  # nothing lost
@@ -139,29 +141,27 @@ def test_crash_before_commit_redelivers_and_idempotent_sink_keeps_one(
 
 
 def test_sigterm_stops_gracefully_and_commits(
-    kafka: KafkaHandle, fresh_topic: str, blob_store: FilesystemBlobStore, tmp_path: Path
+    kafka: KafkaHandle, fresh_topic: str, blob_store: FilesystemBlobStore, tmp_path: Path,
+    processes: Processes
 ) -> None:
     publisher = KafkaPublisher(kafka.bootstrap, blob_store, topic=fresh_topic)
     for i in range(10):
         publisher.publish(InboundMessage(channel=Channel.SMS, sender=Party(phone="+447700900001"),
                                          body_text=f"m{i}", dedupe_key=f"sms:T{i}"))
     db = tmp_path / "sink.db"
-    worker = subprocess.Popen(
+    worker = processes.start(
         [sys.executable, "-m", "tests.ingest.sink_worker", kafka.bootstrap, fresh_topic, "termers", str(db)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**__import__("os").environ, "SINK_IDLE_S": "60"},
+        stdout=subprocess.PIPE, env={**__import__("os").environ, "SINK_IDLE_S": "60"},
     )
     assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
     worker.stdout.close()
-    assert worker.stderr is not None
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and _safe_count(db) < 10:
         time.sleep(0.2)
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=30) == 0
-    worker.stderr.close()
     # Everything it handled was committed: a new member of the group finds nothing left.
-    again = _worker(kafka, fresh_topic, "termers", db)
+    again = _worker(processes, kafka, fresh_topic, "termers", db)
     assert again.wait(timeout=60) == 0
     assert _sink(db)[1] == 10
 

@@ -23,7 +23,8 @@ from router.service import RouterTopics
 from schemas.blobs import FilesystemBlobStore
 from schemas.inbound import Channel, InboundMessage, Party
 from schemas.routed import RoutedMessage, RoutingEvent
-from tests.conftest import ROOT, KafkaHandle
+from tests.conftest import KafkaHandle
+from tests.processes import Processes
 from tests.router.keyword_classifier import DEPARTMENTS, KeywordClassifier
 
 pytestmark = pytest.mark.kafka
@@ -61,11 +62,10 @@ def _routed(kafka: KafkaHandle, topics: RouterTopics, timeout_s: float = 15) -> 
     return [RoutedMessage.model_validate_json(r.value or b"") for r in found]
 
 
-def _worker(kafka: KafkaHandle, prefix: str, txn_id: str, *extra: str,
+def _worker(processes: Processes, kafka: KafkaHandle, prefix: str, txn_id: str, *extra: str,
             idle_s: str = "6") -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    return processes.start(
         [sys.executable, "-m", "tests.router.router_worker", kafka.bootstrap, prefix, txn_id, *extra],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**kafka.env, "WORKER_IDLE_S": idle_s, "WORKER_BATCH": "10"},
     )
 
@@ -82,34 +82,32 @@ def _assert_exactly_once(kafka: KafkaHandle, topics: RouterTopics, ids: list[str
 
 
 def test_kill_9_mid_batch_then_restart_routes_each_message_exactly_once(
-    kafka: KafkaHandle, tmp_path: Path
+    kafka: KafkaHandle, tmp_path: Path, processes: Processes
 ) -> None:
     topics = RouterTopics.prefixed(_prefix())
     prefix = topics.prefix
-    crashed = _worker(kafka, prefix, "router-a", "37")
+    crashed = _worker(processes, kafka, prefix, "router-a", "37")
     time.sleep(0.5)
     ids = _publish(kafka, topics, FilesystemBlobStore(tmp_path), 100)
-    crashed.communicate(timeout=120)
-    assert crashed.returncode == 9
+    assert processes.finish(crashed, 120, "router worker").returncode == 9
     visible = _routed(kafka, topics, timeout_s=3)
     assert len(visible) < 100  # the crash really was mid-stream
-    restarted = _worker(kafka, prefix, "router-a")
-    out, err = restarted.communicate(timeout=180)
-    assert restarted.returncode == 0, err[-2000:]
+    restarted = processes.finish(_worker(processes, kafka, prefix, "router-a"), 180, "router worker")
+    assert restarted.returncode == 0, restarted.err[-2000:]
     _assert_exactly_once(kafka, topics, ids)
 
 
-def test_a_router_dying_in_a_rebalance_loses_and_doubles_nothing(kafka: KafkaHandle, tmp_path: Path) -> None:
+def test_a_router_dying_in_a_rebalance_loses_and_doubles_nothing(kafka: KafkaHandle, tmp_path: Path,
+                                                                  processes: Processes) -> None:
     topics = RouterTopics.prefixed(_prefix())
     prefix = topics.prefix
     ids = _publish(kafka, topics, FilesystemBlobStore(tmp_path), 240)
-    survivor = _worker(kafka, prefix, "router-b1", idle_s="15")
-    dying = _worker(kafka, prefix, "router-b2", "50")  # joins, takes partitions, dies mid-batch
-    dying.communicate(timeout=120)
-    assert dying.returncode == 9
-    out, err = survivor.communicate(timeout=240)
-    assert survivor.returncode == 0, err[-2000:]
-    stats = json.loads(out.strip().splitlines()[-1])
+    survivor = _worker(processes, kafka, prefix, "router-b1", idle_s="15")
+    dying = _worker(processes, kafka, prefix, "router-b2", "50")  # joins, takes partitions, dies mid-batch
+    assert processes.finish(dying, 120, "router worker").returncode == 9
+    survived = processes.finish(survivor, 240, "router worker")
+    assert survived.returncode == 0, survived.err[-2000:]
+    stats = json.loads(survived.out.strip().splitlines()[-1])
     assert stats["processed"] >= 240 - 50
     _assert_exactly_once(kafka, topics, ids)
 

@@ -17,7 +17,8 @@ from ingest.admin import ensure_topics
 from ingest.bus import KafkaProducerClient, read_topic
 from schemas.routed import RoutedMessage
 from schemas.topics import CORE_TOPICS, TopicSpec, department_topics
-from tests.conftest import ROOT, KafkaHandle
+from tests.conftest import KafkaHandle
+from tests.processes import Processes
 from tests.tickets.factory import email, form, later, routed, sms
 from tests.tickets.ticket_worker import DEPARTMENTS
 from tickets.db import make_engine
@@ -26,19 +27,20 @@ from tickets.events import decode_events
 pytestmark = pytest.mark.kafka
 
 
-def worker(url: str, kafka: KafkaHandle, prefix: str, group: str, crash_after: int | None = None,
-           idle_s: float = 5.0) -> subprocess.Popen[str]:
-    args = [sys.executable, "-m", "tests.tickets.ticket_worker", url, kafka.bootstrap, prefix, group]
+def worker(processes: Processes, url: str, kafka: KafkaHandle, prefix: str, group: str,
+           crash_after: int | None = None, idle_s: float = 5.0) -> subprocess.Popen[str]:
+    # The group is the test's own (its prefix): a member another test killed with -9 would hold up
+    # this one's first rebalance until its session expired.
+    args = [sys.executable, "-m", "tests.tickets.ticket_worker", url, kafka.bootstrap, prefix, prefix + group]
     if crash_after is not None:
         args.append(str(crash_after))
     env = {**os.environ, "WORKER_IDLE_S": str(idle_s), "WORKER_BATCH": "20"}
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return processes.start(args, env=env)
 
 
-def finish(proc: subprocess.Popen[str], timeout: float = 240) -> tuple[int, str, str]:
-    out, err = proc.communicate(timeout=timeout)
-    return proc.returncode, out, err
+def finish(processes: Processes, proc: subprocess.Popen[str], timeout: float = 240) -> tuple[int, str, str]:
+    done = processes.finish(proc, timeout, "ticket worker")
+    return done.returncode, done.out, done.err
 
 
 def make_topics(kafka: KafkaHandle, prefix: str) -> None:
@@ -119,18 +121,18 @@ def check_exactly_once(url: str, keys: set[str]) -> None:
         engine.dispose()
 
 
-def test_kill_9_mid_batch_then_restart_then_replay_from_the_start(kafka: KafkaHandle,
-                                                                   upgraded_url: str) -> None:
+def test_kill_9_mid_batch_then_restart_then_replay_from_the_start(kafka: KafkaHandle, upgraded_url: str,
+                                                                   processes: Processes) -> None:
     prefix = f"tk{uuid.uuid4().hex[:8]}."
     make_topics(kafka, prefix)
     items, keys = traffic(60)
     poison = ("frontdoor.dept.waste", b'{"message": "not a routed record"}', b"x")
     produce(kafka, prefix, [*items[:100], poison, *items[100:]])
 
-    crashed = worker(upgraded_url, kafka, prefix, "tickets-a", crash_after=3)
-    code, _, err = finish(crashed)
+    crashed = worker(processes, upgraded_url, kafka, prefix, "tickets-a", crash_after=3)
+    code, _, err = finish(processes, crashed)
     assert code == 9, err[-2000:]
-    code, out, err = finish(worker(upgraded_url, kafka, prefix, "tickets-a"))
+    code, out, err = finish(processes, worker(processes, upgraded_url, kafka, prefix, "tickets-a"))
     assert code == 0, err[-2000:]
     check_exactly_once(upgraded_url, keys)
     before = snapshot(upgraded_url)
@@ -151,14 +153,14 @@ def test_kill_9_mid_batch_then_restart_then_replay_from_the_start(kafka: KafkaHa
     assert {e.kind for e in events} >= {"created", "routed", "threaded"}
 
     # Replaying the department topics from the start (a new group) changes nothing.
-    code, out, err = finish(worker(upgraded_url, kafka, prefix, "tickets-replay"))
+    code, out, err = finish(processes, worker(processes, upgraded_url, kafka, prefix, "tickets-replay"))
     assert code == 0, err[-2000:]
     assert json.loads(out.strip().splitlines()[-1])["applied"] == 0
     assert snapshot(upgraded_url) == before
 
 
-def test_two_consumers_at_once_one_resident_writing_by_sms_and_form(kafka: KafkaHandle,
-                                                                    upgraded_url: str) -> None:
+def test_two_consumers_at_once_one_resident_writing_by_sms_and_form(kafka: KafkaHandle, upgraded_url: str,
+                                                                    processes: Processes) -> None:
     prefix = f"tk{uuid.uuid4().hex[:8]}."
     make_topics(kafka, prefix)
     items: list[tuple[str, RoutedMessage | bytes, bytes]] = []
@@ -172,8 +174,8 @@ def test_two_consumers_at_once_one_resident_writing_by_sms_and_form(kafka: Kafka
         items.append(("frontdoor.dept.waste", routed(submitted), address.encode()))
         keys |= {text_message.dedupe_key, submitted.dedupe_key}
     produce(kafka, prefix, items)
-    workers = [worker(upgraded_url, kafka, prefix, "tickets-b", idle_s=6) for _ in range(2)]
-    results = [finish(w) for w in workers]
+    workers = [worker(processes, upgraded_url, kafka, prefix, "tickets-b", idle_s=6) for _ in range(2)]
+    results = [finish(processes, w) for w in workers]
     assert all(code == 0 for code, _, _ in results), [err[-1500:] for _, _, err in results]
     stats = [json.loads(out.strip().splitlines()[-1]) for _, out, _ in results]
     assert sum(s["applied"] for s in stats) >= len(keys)

@@ -3,14 +3,17 @@
 Usage: python -m tests.tickets.ticket_worker DATABASE_URL BOOTSTRAP PREFIX GROUP [CRASH_AFTER]
 With CRASH_AFTER=n it dies like kill -9 in its (n+1)-th batch, after writing every row of the
 batch and before the transaction commits. Prints its stats as JSON when it leaves (idle for
-WORKER_IDLE_S seconds, or SIGTERM).
+WORKER_IDLE_S seconds, or SIGTERM); logs the stage's INFO lines on stderr.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import faulthandler
 import json
+import logging
 import os
+import signal
 import sys
 from typing import Any
 
@@ -36,6 +39,10 @@ class CrashingWriter(TicketWriter):
 
 
 def main() -> None:
+    # The stage's own INFO lines (assignments, retries) on stderr: a test shows them when a worker hangs.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # where it hangs: tests/processes.py asks
     url, bootstrap, prefix, group = sys.argv[1:5]
     crash_after = int(sys.argv[5]) if len(sys.argv) > 5 else None
     engine = make_engine(url, immediate=True)
