@@ -23,6 +23,7 @@ from ingest.bus import read_topic
 from schemas.routed import RoutedMessage
 from schemas.topics import department_topic
 from tests.conftest import ROOT, KafkaHandle
+from tests.processes import stop
 
 pytestmark = pytest.mark.kafka
 
@@ -92,7 +93,11 @@ def test_up_runs_every_stage_from_channel_to_department(kafka: KafkaHandle, tmp_
         assert 'frontdoor_routed_total{department="waste"}' in metrics
     finally:
         up.send_signal(signal.SIGINT)
-        _, err = up.communicate(timeout=90)
+        try:
+            _, err = up.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            stop(up)  # never left behind for the next test
+            raise
     assert up.returncode == 0, err[-3000:]
     assert "Traceback" not in err, err[-3000:]
     assert not os.path.exists(tmp_path / "kafka"), "up must not start a local broker when one is configured"

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, KafkaHandle
+from tests.processes import stop
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -136,8 +137,7 @@ def test_eight_large_mails_at_once_grow_the_process_by_at_most_twice_the_limit(
         sampler.join()
         peak = max(peak, _status_kb(server.pid, "VmHWM"))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server, grace_s=30)
         log.close()
     assert results == ["250"] * CLIENTS  # every mail accepted once Kafka had it
     assert busy, f"more than {MAX_SESSIONS} sessions were let in at once"

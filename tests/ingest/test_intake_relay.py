@@ -22,6 +22,7 @@ from schemas.blobs import FilesystemBlobStore
 from schemas.inbound import Channel, InboundMessage, Party, Source
 from schemas.topics import INBOUND
 from tests.conftest import ROOT
+from tests.processes import stop
 
 pytestmark = pytest.mark.kafka
 
@@ -88,7 +89,11 @@ def test_frontdoor_relay_publishes_what_was_committed_while_the_broker_was_away(
         assert store.backlog()[0] == 0
     finally:
         process.terminate()
-        _, stderr = process.communicate(timeout=30)
+        try:
+            _, stderr = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            stop(process)
+            raise
     assert process.returncode == 0, stderr
     records = read_topic(kafka.bootstrap, INBOUND)
     on_stream = [InboundMessage.model_validate_json(r.value or b"") for r in records]
