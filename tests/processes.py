@@ -36,7 +36,7 @@ class Finished:
     err: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Child:
     proc: subprocess.Popen[str]
     out: IO[str] | None  # temporary files holding what it wrote, when not the caller's own
