@@ -229,7 +229,8 @@ class LinearScorer:
         return values @ weights + bias
 
     def occlusion(self, doc: Doc, removals: list[set[int]], label: int) -> np.ndarray:
-        """log p(``label``) for each removal: the document without every token whose lower-case
+        """The log-odds of ``label``, log(p / (1 - p)), for each removal: the document without every
+        token whose lower-case
         form's id is in the set (its word, the n-grams it is part of, its character n-grams).
         The n-grams an edited text would form across the gap are not added: they are n-grams
         no training text had, whose weights are near zero. All removals in one batch."""
@@ -266,6 +267,6 @@ class LinearScorer:
         starts = np.flatnonzero(np.r_[True, np.diff(inverse[order]) > 0])
         counts = np.add.reduceat(kept[:, order].astype(float), starts, axis=1)
         logits = self._logits(unique, counts)
-        top = logits.max(axis=1, keepdims=True)
-        log_norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
-        return logits[:, label] - log_norm
+        others = np.delete(logits, label, axis=1)
+        top = others.max(axis=1, keepdims=True)
+        return logits[:, label] - (top[:, 0] + np.log(np.exp(others - top).sum(axis=1)))

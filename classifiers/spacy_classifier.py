@@ -187,7 +187,8 @@ class SpacyClassifier:
     def _top_words(self, doc: Any, best: str) -> list[str]:
         """Occlusion: drop distinct content words and see how far the top score falls. A long
         text is first probed in groups of words, then word by word inside the two strongest.
-        Ranked by the fall in log-probability, which does not saturate near 1."""
+        Ranked by the fall in log-odds, log(p / (1 - p)), which does not saturate near 1 (the
+        fall in log-probability did: a 0.99998-sure prediction had no word worth naming)."""
         words: list[str] = []
         ids: dict[str, int] = {}
         seen: set[int] = set()
@@ -215,7 +216,7 @@ class SpacyClassifier:
 
     def _linear_drops(self, doc: Any, removals: list[set[str]], column: int,
                       ids: dict[str, int]) -> list[float]:
-        """The fall in the department's log-probability without each set of words, computed on
+        """The fall in the department's log-odds without each set of words, computed on
         the model's features (``LinearScorer.occlusion``) rather than by re-running the pipeline
         on edited copies of the text: an explanation then costs a fraction of a classification."""
         assert self._scorer is not None  # noqa: S101 - called only when there is one
@@ -224,11 +225,14 @@ class SpacyClassifier:
         return [float(scores[0] - value) for value in scores[1:]]
 
     def _drops(self, doc: Any, removals: list[set[str]], column: int, ids: dict[str, int]) -> list[float]:
-        base = float(np.log(max(doc.cats.get(self.labels[column], 0.0), 1e-12)))
-        variants = ["".join(t.text_with_ws for t in doc if t.lower_ not in gone) for gone in removals]
+        def log_odds(p: float) -> float:
+            p = min(max(p, 1e-12), 1 - 1e-12)
+            return float(np.log(p / (1 - p)))
+
         label = self.labels[column]
-        scores = [max(d.cats.get(label, 0.0), 1e-12) for d in self.nlp.pipe(variants, batch_size=64)]
-        return [base - float(np.log(p)) for p in scores]
+        base = log_odds(doc.cats.get(label, 0.0))
+        variants = ["".join(t.text_with_ws for t in doc if t.lower_ not in gone) for gone in removals]
+        return [base - log_odds(d.cats.get(label, 0.0)) for d in self.nlp.pipe(variants, batch_size=64)]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
