@@ -194,6 +194,7 @@ class LinearScorer:
         self.labels = labels
         self.idf = np.asarray(self.features.get_param("idf"), dtype="float64")
         self.scale = float(self.features.attrs["scale"])
+        self._last: tuple[Doc, list[np.ndarray], np.ndarray] | None = None
 
     @classmethod
     def of(cls, nlp: Any) -> LinearScorer | None:
@@ -206,9 +207,16 @@ class LinearScorer:
             return None
         return cls(model, list(textcat.labels))
 
+    def _token_keys(self, doc: Doc) -> tuple[list[np.ndarray], np.ndarray]:
+        """``token_keys`` of the document, kept for the last one (its explanation reads them again)."""
+        last = self._last  # one read: another thread may replace it meanwhile
+        if last is None or last[0] is not doc:
+            last = self._last = (doc, *token_keys(self.features, doc))
+        return last[1], last[2]
+
     def logits(self, doc: Doc) -> np.ndarray:
         """One row of logits (over ``self.labels``) for ``doc``."""
-        keys, counts = doc_keys(self.features, doc)
+        keys, counts = np.unique(np.concatenate(self._token_keys(doc)[0]), return_counts=True)
         values = (1.0 + np.log(counts)) * self.idf[keys % np.uint64(len(self.idf))]
         norm = float(np.sqrt(values @ values)) or 1.0
         batch = (keys, (values * (self.scale / norm)).astype("float32"), np.array([len(keys)], dtype="int32"))
@@ -234,7 +242,7 @@ class LinearScorer:
         form's id is in the set (its word, the n-grams it is part of, its character n-grams).
         The n-grams an edited text would form across the gap are not added: they are n-grams
         no training text had, whose weights are near zero. All removals in one batch."""
-        parts, lowers = token_keys(self.features, doc)
+        parts, lowers = self._token_keys(doc)
         n_tokens = len(lowers)
         # each key occurrence's first token and how many tokens it spans: words, n-grams in
         # the order token_keys gives them, then each alphabetic word's character n-grams
@@ -251,15 +259,12 @@ class LinearScorer:
             spans.append(np.ones(sum(sizes), dtype=int))
         first, span = np.concatenate(firsts), np.concatenate(spans)
         unique, inverse = np.unique(np.concatenate(parts), return_inverse=True)
-        # which tokens each removal takes out (removals × tokens)
-        position = {int(lower): i for i, lower in enumerate(lowers)}
-        removed = np.zeros((len(removals), n_tokens), dtype=bool)
-        lower_index = {lower: np.flatnonzero(lowers == lower) for gone in removals for lower in gone
-                       if lower in position}
+        # which tokens each removal takes out (removals × tokens), through a column per word
+        columns = {lower: i for i, lower in enumerate(sorted({w for gone in removals for w in gone}))}
+        chosen = np.zeros((len(removals), len(columns) + 1), dtype=bool)  # the last: no word
         for row, gone in enumerate(removals):
-            for lower in gone:
-                if lower in lower_index:
-                    removed[row, lower_index[lower]] = True
+            chosen[row, [columns[w] for w in gone]] = True
+        removed = chosen[:, [columns.get(lower, len(columns)) for lower in lowers.tolist()]]
         # an occurrence goes when any token it spans goes; what is left, counted per distinct key
         cumulative = np.concatenate([np.zeros((len(removals), 1), dtype=int), removed.cumsum(axis=1)], axis=1)
         kept = (cumulative[:, first + span] - cumulative[:, first]) == 0
