@@ -117,9 +117,10 @@ def choose_thresholds(probs: np.ndarray, gold: np.ndarray, labels: Sequence[str]
     threshold that reaches it, raised for a label whose own routed predictions (at least 15 of
     them) fall short. Lower thresholds route more; these are the lowest that keep the promise.
 
-    Empty when no threshold reaches the target, and a label is left out when none reaches it
-    for that label: the taxonomy's threshold then decides, and ``best_threshold`` says what the
-    best one would give (a ceiling of 0.99 that routes almost nothing is no promise kept either)."""
+    Empty when no threshold reaches the target: the taxonomy's thresholds then decide, and
+    ``best_threshold`` says what the best one would give (a ceiling of 0.99 that routes almost
+    nothing is no promise kept either). A label that no threshold makes right enough on its own
+    keeps the common one (not the taxonomy's lower floor, which routed its doubtful predictions)."""
     confidence = probs.max(axis=1)
     predicted = probs.argmax(axis=1)
     right = predicted == gold
@@ -144,12 +145,12 @@ def choose_thresholds(probs: np.ndarray, gold: np.ndarray, labels: Sequence[str]
     thresholds = {}
     for k, label in enumerate(labels):
         own = (predicted == k) & (confidence >= common)
-        value: float | None = common
+        value = common
         if own.sum() >= MIN_ROWS_FOR_OWN_THRESHOLD and right[own].mean() < target:
             raised = lowest(predicted == k)
-            value = None if raised is None else max(common, raised)
-        if value is not None:
-            thresholds[label] = round(value, 4)
+            # no threshold reaches it for this label: the common one is the best promise there is
+            value = common if raised is None else max(common, raised)
+        thresholds[label] = round(value, 4)
     return thresholds
 
 

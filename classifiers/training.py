@@ -184,6 +184,7 @@ def train(split_data: Split, config: TrainConfig, progress: Progress | None = No
         say(f"routed accuracy {config.routed_accuracy} is out of reach on dev (whole held-out sources): the "
             f"best threshold, {best['threshold']}, routes {best['routed_share']:.0%} of it at "
             f"{best['routed_accuracy']} accuracy; the taxonomy's thresholds are kept")
+
     if enough:
         report["dev"] = _dev_figures(dev_probs, dev_gold, labels, temperature, thresholds)
     if split_data.test:
