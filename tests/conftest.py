@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from ingest.admin import ensure_topics
 from schemas.blobs import FilesystemBlobStore
@@ -158,3 +159,45 @@ def postgres_url() -> Iterator[str]:
     finally:
         subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def fresh_postgres_database(server_url: str, template: str | None = None) -> str:
+    """A new database on the server: empty, or a copy of the database named ``template``."""
+    name = f"fd_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+    engine.dispose()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_postgres_database(server_url: str, url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session, for tests to copy."""
+    from tickets.db import upgrade
+
+    path = tmp_path_factory.mktemp("migrated") / "tickets.db"
+    upgrade(f"sqlite:///{path}")
+    assert not path.with_name(path.name + "-wal").exists()  # everything is in the one file
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres(postgres_url: str) -> Iterator[str]:
+    """The name of a PostgreSQL database migrated to head once per session (a template)."""
+    from tickets.db import upgrade
+
+    url = fresh_postgres_database(postgres_url)
+    upgrade(url)  # disposes its engine: CREATE DATABASE ... TEMPLATE needs no one connected
+    try:
+        yield url.rsplit("/", 1)[1]
+    finally:
+        drop_postgres_database(postgres_url, url)

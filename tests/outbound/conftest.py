@@ -18,7 +18,7 @@ from sqlalchemy import Engine, insert
 from outbound.bench import RecordingApi, RecordingRelay
 from schemas.inbound import Channel, InboundMessage, Party, Source, Threading
 from schemas.reference import new_reference
-from tests.tickets.conftest import drop_postgres_database, fresh_postgres_database
+from tests.conftest import drop_postgres_database, fresh_postgres_database
 from tickets import db
 from tickets.models import Ticket
 from tickets.outbox import OutboxPolicy, _now
@@ -36,29 +36,27 @@ class TicketRef:
     reference: str
 
 
-def migrated_engine(url: str) -> Engine:
-    db.upgrade(url)
-    return db.make_engine(url)
-
-
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = migrated_engine(f"sqlite:///{tmp_path / 'tickets.db'}")
+def engine(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Engine]:
+    """The tickets database at head on SQLite (a copy of the session's migrated file)."""
+    path = tmp_path / "tickets.db"
+    shutil.copyfile(migrated_sqlite, path)
+    engine = db.make_engine(f"sqlite:///{path}")
     yield engine
     engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """The tickets database at head on SQLite, then on PostgreSQL."""
+    """The tickets database at head on SQLite, then on PostgreSQL (copies of the session's
+    migrated databases: running every migration per test cost a second a test on PostgreSQL)."""
     if request.param == "sqlite":
-        engine = migrated_engine(f"sqlite:///{tmp_path / 'tickets.db'}")
+        engine = request.getfixturevalue("engine")
         yield engine
-        engine.dispose()
         return
     server = request.getfixturevalue("postgres_url")
-    url = fresh_postgres_database(server)
-    engine = migrated_engine(url)
+    url = fresh_postgres_database(server, template=request.getfixturevalue("migrated_postgres"))
+    engine = db.make_engine(url)
     try:
         yield engine
     finally:

@@ -5,6 +5,7 @@ stage (TicketWriter) from routed records, as the consumer would."""
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 import threading
 import time
@@ -98,13 +99,18 @@ ConsoleFactory = Callable[..., ConsoleServer]
 
 
 @pytest.fixture
-def console_server(tmp_path: Path) -> Iterator[ConsoleFactory]:
+def console_server(tmp_path: Path, migrated_sqlite: Path) -> Iterator[ConsoleFactory]:
     started: list[tuple[_Threaded, Engine, IntakeStore]] = []
 
     def start(*, database_url: str | None = None, throttle: ThrottlePolicy | None = None,
               sessions: SessionPolicy | None = None, scoping: bool = True) -> ConsoleServer:
-        url = database_url or f"sqlite:///{tmp_path / 'tickets.db'}"
-        upgrade(url)
+        if database_url is None:  # a copy of the session's migrated file
+            url = f"sqlite:///{tmp_path / 'tickets.db'}"
+            if not (tmp_path / "tickets.db").exists():
+                shutil.copyfile(migrated_sqlite, tmp_path / "tickets.db")
+        else:
+            url = database_url
+            upgrade(url)
         engine = make_engine(url)
         accounts = AccountStore(engine, throttle=throttle or ThrottlePolicy(base_delay_s=0.02),
                                 sessions=sessions or SessionPolicy())

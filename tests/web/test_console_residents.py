@@ -14,8 +14,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import drop_postgres_database, fresh_postgres_database
 from tests.tickets import factory
-from tests.tickets.conftest import drop_postgres_database, fresh_postgres_database
 from tests.web.console_support import ConsoleFactory, ConsoleServer, hidden
 from tests.web.test_console_browser import browser, watched  # noqa: F401  (the browser fixture)
 from tickets.models import Merge, Resident, ResidentIdentity, SuggestedMerge, Ticket
