@@ -167,6 +167,11 @@ def _plain_version(version: str) -> str:
     return version
 
 
+def write_card(path: Path, card: dict[str, Any]) -> None:
+    """Replace a model card in one step (a router reading it never sees half a file)."""
+    _write_atomic(path, json.dumps(card, indent=2, sort_keys=False) + "\n")
+
+
 def _read_card(path: Path) -> dict[str, Any]:
     try:
         card = json.loads(path.read_text("utf-8"))

@@ -26,12 +26,14 @@ from classifiers.dataset import (
     stable_key,
 )
 from classifiers.metrics import (
+    best_threshold,
     binary_report,
+    choose_thresholds,
     classification_report,
     routed_report,
     softmax_with_temperature,
 )
-from classifiers.registry import ModelRegistry, load_classifier
+from classifiers.registry import CARD, ModelRegistry, load_classifier, write_card
 from classifiers.rules import RuleSet, load_rules
 from classifiers.spacy_classifier import SpacyClassifier
 from classifiers.taxonomy import Taxonomy, load_taxonomy
@@ -229,6 +231,58 @@ def evaluate_model(data: Path, text_col: str, label_col: str, model: Path | None
     for label, figures in routed["per_class"].items():
         result["per_class"][label].update(figures)
     result["model_version"] = classifier.version
+    return result
+
+
+def calibrate_model(data: Sequence[Path], text_col: str, label_col: str, *, target: float = 0.95,
+                    model: Path | None = None, version: str | None = None,
+                    registry: ModelRegistry | None = None) -> dict[str, Any]:
+    """Choose a model's routing thresholds again, on labelled writing it never saw, and write
+    them into its card (nothing is retrained).
+
+    Training chooses thresholds on its own dev part, whole sources held out; a council's own
+    history (or any held-out set in the voices residents use) is the better judge of how sure the
+    model must be before it routes without a person. The thresholds are the lowest that keep what
+    is routed ``target`` right on ``data`` (``metrics.choose_thresholds``); when none does, the
+    card is left as it was and the answer says what the best threshold gives. Routers pick the
+    new thresholds up when they next load the model (a restart, or ``frontdoor models use``).
+    """
+    classifier = load_classifier(version, model if model is not None else
+                                 (registry.root if registry is not None else None), explain=False)
+    assert isinstance(classifier, SpacyClassifier)  # noqa: S101 - load_classifier builds only these
+    examples = [e for path in data for e in load_examples(path, text_col, label_col, type_col=None,
+                                                             safeguarding_col=None)]
+    unknown = sorted({e.label for e in examples} - set(classifier.labels))
+    if unknown:
+        raise OperatorError(f"labels the model {classifier.version} does not know: {', '.join(unknown[:5])} "
+                            f"(it knows {', '.join(classifier.labels)})")
+    probs = classifier.department_scores([e.text for e in examples])
+    gold = np.array([classifier.labels.index(e.label) for e in examples])
+    thresholds = choose_thresholds(probs, gold, classifier.labels, target)
+    confidence, right = probs.max(axis=1), probs.argmax(axis=1) == gold
+    before = dict(classifier.card_thresholds)
+    result: dict[str, Any] = {"model_version": classifier.version, "n": len(examples), "target": target,
+                              "data": [str(p) for p in data], "thresholds_before": before}
+    if not thresholds:
+        result["written"] = False
+        result["best"] = best_threshold(probs, gold)
+        return result
+    # the taxonomy's threshold stays a floor (the council's), as the router applies it
+    taxonomy = classifier.taxonomy
+    effective = {label: max(value, taxonomy.threshold(label) if label in taxonomy else 0.0)
+                 for label, value in thresholds.items()}
+    routed = np.array([c >= effective[classifier.labels[k]]
+                       for c, k in zip(confidence, probs.argmax(axis=1), strict=True)])
+    result.update({"written": True, "thresholds": thresholds, "routed_share": round(float(routed.mean()), 4),
+                   "routed_accuracy": round(float(right[routed].mean()), 4) if routed.any() else 0.0})
+    card_path = classifier.model_dir / CARD
+    card = json.loads(card_path.read_text("utf-8"))
+    card["thresholds"] = thresholds
+    card["thresholds_calibration"] = {
+        "data": [Path(p).name for p in data], "n": len(examples), "target": target,
+        "routed_share": result["routed_share"], "routed_accuracy": result["routed_accuracy"],
+        "at": datetime.now(UTC).isoformat(timespec="seconds"), "previous": before}
+    write_card(card_path, card)
     return result
 
 

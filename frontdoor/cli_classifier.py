@@ -195,6 +195,39 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         ModelRegistry(default_root()).use(version)
         typer.echo(f"current model: {version}")
 
+    @models_app.command("calibrate")
+    def models_calibrate(
+        data: Annotated[list[Path], typer.Option("--data", help="Held-out CSV/JSONL file or directory "
+                                                               "(repeat for more); never trained on.")],
+        text_col: Annotated[str, typer.Option("--text-col", help="Text column.")] = "text",
+        label_col: Annotated[str, typer.Option("--label-col", help="Department column.")] = "department",
+        model: Annotated[Path | None, typer.Option("--model", help="Model directory.")] = None,
+        version: Annotated[str | None, typer.Option("--version", help="Registered model version.")] = None,
+        routed_accuracy: Annotated[float, typer.Option("--routed-accuracy", min=0.5, max=0.999,
+                                                       help="How often what is routed must be right.")] = (
+            0.95),
+        as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    ) -> None:
+        """Choose a model's thresholds again on labelled writing it never saw; written into its card."""
+        from classifiers.registry import ModelRegistry, check_model_path
+        from classifiers.workflows import calibrate_model
+        from frontdoor.cli_core import model_root as default_root
+
+        result = calibrate_model(data, text_col, label_col, target=routed_accuracy,
+                                 model=model and check_model_path(model), version=version,
+                                 registry=ModelRegistry(default_root()))
+        if as_json:
+            typer.echo(json.dumps(result))
+        elif result["written"]:
+            typer.echo(f"model {result['model_version']}: thresholds written from {result['n']} messages; "
+                       f"{result['routed_share']:.0%} of them routed at {result['routed_accuracy']} accuracy")
+        else:
+            best = result["best"]
+            typer.echo(f"model {result['model_version']}: no threshold makes what is routed "
+                       f"{routed_accuracy} right on these {result['n']} messages (the best, "
+                       f"{best['threshold']}, routes {best['routed_share']:.0%} at "
+                       f"{best['routed_accuracy']}); the card is unchanged")
+
     @models_app.command("rollback")
     def models_rollback() -> None:
         """Make the previously current model current again."""
