@@ -201,3 +201,20 @@ def migrated_postgres(postgres_url: str) -> Iterator[str]:
         yield url.rsplit("/", 1)[1]
     finally:
         drop_postgres_database(postgres_url, url)
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database (no tables) on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tickets.db'}"
+        return
+    server = request.getfixturevalue("postgres_url")
+    url = fresh_postgres_database(server)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(server, url)

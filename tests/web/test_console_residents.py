@@ -7,14 +7,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import drop_postgres_database, fresh_postgres_database
 from tests.tickets import factory
 from tests.web.console_support import ConsoleFactory, ConsoleServer, hidden
 from tests.web.test_console_browser import browser, watched  # noqa: F401  (the browser fixture)
@@ -23,20 +21,6 @@ from tickets.models import Merge, Resident, ResidentIdentity, SuggestedMerge, Ti
 AGENT = "agent@council.example.gov.uk"
 SUPERVISOR = "supervisor@council.example.gov.uk"
 WASTE_OFFICER = "waste.officer@council.example.gov.uk"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The console's database on each backend (set up before, so torn down after, the server)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'residents.db'}"
-        return
-    server = request.getfixturevalue("postgres_url")
-    url = fresh_postgres_database(server)
-    try:
-        yield url
-    finally:
-        drop_postgres_database(server, url)
 
 
 def seed(server: ConsoleServer) -> tuple[int, int]:
@@ -138,8 +122,9 @@ def test_agents_cannot_merge_and_officers_see_only_their_departments(console_ser
     assert state(server) == before
 
 
-def test_merge_then_undo_restores_the_exact_prior_state(db_url: str, console_server: ConsoleFactory) -> None:
-    server = console_server(database_url=db_url)
+def test_merge_then_undo_restores_the_exact_prior_state(database_url: str,
+                                                        console_server: ConsoleFactory) -> None:
+    server = console_server(database_url=database_url)
     ann, texter = seed(server)
     before = state(server)
     sid = suggestion_id(server)
