@@ -235,11 +235,7 @@ def _open_suggestion(db: Session, suggestion_id: int) -> SuggestedMerge:
 
 
 def _survivor(db: Session, resident_id: int) -> Resident:
-    resident = db.get(Resident, resident_id)
-    for _ in range(16):
-        if resident is None or resident.merged_into_id is None:
-            break
-        resident = db.get(Resident, resident.merged_into_id)
+    resident = merging.surviving_resident(db, resident_id)
     if resident is None:
         raise CaseworkError("no such resident")
     return resident

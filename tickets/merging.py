@@ -204,6 +204,17 @@ def _open_merge(session: Session, merge_id: int, kind: str) -> Merge:
 
 # -- residents ---------------------------------------------------------------------------------
 
+def surviving_resident(session: Session, resident_id: int | None) -> Resident | None:
+    """The resident ``resident_id`` now lives on as, following merges (itself when never merged;
+    None when there is no such resident)."""
+    resident = session.get(Resident, resident_id) if resident_id is not None else None
+    for _ in range(16):
+        if resident is None or resident.merged_into_id is None:
+            break
+        resident = session.get(Resident, resident.merged_into_id)
+    return resident
+
+
 def merge_residents(session: Session, source_id: int, target_id: int, *, actor: str, reason: str,
                     now: datetime) -> Merge:
     """Merge resident ``source_id`` into ``target_id`` (a person's decision) in the caller's

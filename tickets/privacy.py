@@ -30,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Session
 
 from schemas.blobs import BlobNotFoundError, BlobStore
 from schemas.inbound import BlobRef
+from tickets.merging import surviving_resident
 from tickets.models import (
     Feedback,
     Merge,
@@ -110,11 +111,7 @@ def find_resident(session: Session, *, resident_id: int | None = None, email: st
                                    .where(TicketReference.reference == ref)) if ref else None
         if ticket_id is not None:
             found = session.scalar(select(Ticket.resident_id).where(Ticket.id == ticket_id))
-    resident = session.get(Resident, found) if found is not None else None
-    for _ in range(16):
-        if resident is None or resident.merged_into_id is None:
-            break
-        resident = session.get(Resident, resident.merged_into_id)
+    resident = surviving_resident(session, found)
     if resident is None:
         raise ResidentNotFoundError("no resident holds that id, address, number or reference")
     return resident.id
