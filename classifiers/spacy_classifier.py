@@ -13,6 +13,7 @@ from spacy.language import Language
 
 from classifiers.architectures import LinearScorer  # importing it registers the model architectures
 from classifiers.base import Prediction
+from classifiers.encoder import EncoderHead, blended_probs, shared_encoder
 from classifiers.metrics import softmax_with_temperature
 from classifiers.registry import check_model_dir
 from classifiers.rules import RuleSet, find_entities, load_rules
@@ -81,6 +82,16 @@ class SpacyClassifier:
         self._guard_scorer = LinearScorer.of(self.guard_nlp) if self.guard_nlp is not None else None
         if self._scorer is not None:
             self._columns = [self._scorer.labels.index(lab) for lab in self.labels]
+        # the sentence encoder blended in where the TF-IDF model is unsure (classifiers.encoder)
+        head_card = self.card.get("encoder")
+        self._head: EncoderHead | None = None
+        if head_card and self._scorer is not None:
+            try:
+                self._head = EncoderHead.load(model_dir, head_card)
+                shared_encoder(self._head.encoder)  # loaded now, not on the first unsure message
+            except (OSError, KeyError, ValueError) as exc:
+                raise OperatorError(f"{model_dir}: its encoder head is unusable ({exc}): retrain with "
+                                    "'frontdoor train' or pick another with 'frontdoor models use'") from None
 
     def classify(self, message: InboundMessage) -> Prediction:
         body = message.body_trimmed if message.body_trimmed is not None else message.body_text
@@ -95,7 +106,13 @@ class SpacyClassifier:
         if self._scorer is not None:
             rows = [self._department_logits(self.nlp.make_doc(model_text(t))) for t in texts]
             logits = np.array(rows, dtype="float64").reshape(len(texts), len(self.labels))
-            probs = _softmax(logits / self.temperature)
+            if self._head is not None:
+                encoder = shared_encoder(self._head.encoder)
+                probs = blended_probs(self._head, _softmax(logits),
+                                      lambda picked: encoder.encode([model_text(texts[i]) for i in picked]),
+                                      self.temperature)
+            else:
+                probs = _softmax(logits / self.temperature)
         else:
             docs = self.nlp.pipe((model_text(t) for t in texts), batch_size=256)
             raw = np.array([[doc.cats.get(lab, 0.0) for lab in self.labels] for doc in docs], dtype=float)
@@ -118,8 +135,15 @@ class SpacyClassifier:
 
     def _predict(self, text: str) -> Prediction:
         if self._scorer is not None:
-            doc = self.nlp.make_doc(model_text(text))
-            probs = _softmax(self._department_logits(doc)[None, :] / self.temperature)[0]
+            lowered = model_text(text)
+            doc = self.nlp.make_doc(lowered)
+            logits = self._department_logits(doc)[None, :]
+            if self._head is not None:
+                encoder = shared_encoder(self._head.encoder)
+                probs = blended_probs(self._head, _softmax(logits), lambda _rows: encoder.encode([lowered]),
+                                      self.temperature)[0]
+            else:
+                probs = _softmax(logits / self.temperature)[0]
         else:
             doc = self.nlp(model_text(text))
             raw = np.array([[doc.cats.get(lab, 0.0) for lab in self.labels]], dtype=float)

@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from classifiers.architectures import feature_matrix, fit_idf, set_linear_weights
 from classifiers.dataset import Example, Split
+from classifiers.encoder import DEFAULT_ENCODER, EncoderHead, SentenceEncoder, blended_probs, shared_encoder
 from classifiers.metrics import (
     best_threshold,
     choose_thresholds,
@@ -121,6 +122,9 @@ class TrainConfig:
     solver: str = "fit"
     routed_accuracy: float = 0.95  # thresholds are chosen so that dev's routed share is this right
     refit: bool = True  # "fit": refit on train + dev once the settings are chosen
+    # a sentence encoder blended with the TF-IDF model when it helps on dev (None: TF-IDF alone)
+    encoder: str | None = DEFAULT_ENCODER
+    encoder_cache: str | None = None  # a file for the encoder's vectors (not written into the card)
 
 
 @dataclass
@@ -134,6 +138,11 @@ class TrainedPipelines:
     safeguarding: Language | None = None
     safeguarding_threshold: float = 0.5
     thresholds: dict[str, float] = field(default_factory=dict)  # per department, chosen in training
+    encoder_head: EncoderHead | None = None  # blended with the department textcat (see classifiers.encoder)
+
+    def department_probs(self, texts: Sequence[str]) -> np.ndarray:
+        """Uncalibrated department probabilities (columns: ``labels``), the encoder blended in."""
+        return department_probs(self.department, self.encoder_head, texts, self.labels)
 
 
 def train(split_data: Split, config: TrainConfig, progress: Progress | None = None) -> TrainedPipelines:
@@ -142,6 +151,7 @@ def train(split_data: Split, config: TrainConfig, progress: Progress | None = No
     if config.architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {config.architecture!r}: one of {', '.join(ARCHITECTURES)}")
     labels = sorted({e.label for e in split_data.train})
+    head: EncoderHead | None = None
     started = time.perf_counter()
     train_rows = [(e.text, e.label) for e in split_data.train]
     dev_rows = [(e.text, e.label) for e in split_data.dev if e.label in labels]
@@ -153,6 +163,10 @@ def train(split_data: Split, config: TrainConfig, progress: Progress | None = No
             nlp, fitted, dev_probs = _fit_department(train_rows, dev_rows, labels, architecture, say, weights,
                                                      refit=config.refit)
             epochs = 0
+            if config.encoder and dev_rows:
+                head, dev_probs = _fit_encoder_head(train_rows, dev_rows, labels, dev_probs, weights, config,
+                                                    fitted.get("class_weight"), say)
+                fitted["encoder"] = head.card() if head is not None else None
         else:
             nlp, epochs = _train_textcat(train_rows, dev_rows, labels, architecture, config, say,
                                          "department")
@@ -188,12 +202,12 @@ def train(split_data: Split, config: TrainConfig, progress: Progress | None = No
     if enough:
         report["dev"] = _dev_figures(dev_probs, dev_gold, labels, temperature, thresholds)
     if split_data.test:
-        report["test"] = score(nlp, labels, split_data.test, temperature)
+        report["test"] = score(nlp, labels, split_data.test, temperature, head)
     say(f"trained in {seconds:.1f}s; temperature {temperature}; "
         + (f"test accuracy {report['test']['accuracy']}, macro-F1 {report['test']['macro_f1']}"
            if split_data.test else "no test split"))
     return TrainedPipelines(nlp, type_nlp, labels, type_labels, temperature, report, guard_nlp,
-                            guard_threshold, thresholds)
+                            guard_threshold, thresholds, head)
 
 
 def _dev_figures(dev_probs: np.ndarray, gold: np.ndarray, labels: list[str], temperature: float,
@@ -439,15 +453,95 @@ def _train_safeguarding(split_data: Split, config: TrainConfig,
 
 
 def score(nlp: Language, labels: Sequence[str], examples: Sequence[Example],
-          temperature: float) -> dict[str, Any]:
+          temperature: float, head: EncoderHead | None = None) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class figures and ECE before/after calibration on ``examples``."""
     known = [e for e in examples if e.label in labels]
-    probs = predict_proba(nlp, [e.text for e in known], labels)
+    probs = department_probs(nlp, head, [e.text for e in known], labels)
     gold = np.array([labels.index(e.label) for e in known], dtype=int)
     result = classification_report([e.label for e in known], [labels[i] for i in probs.argmax(axis=1)])
     result["ece_raw"] = expected_calibration_error(probs, gold)
     result["ece_calibrated"] = expected_calibration_error(softmax_with_temperature(probs, temperature), gold)
     return result
+
+
+def department_probs(nlp: Language, head: EncoderHead | None, texts: Sequence[str],
+                     labels: Sequence[str]) -> np.ndarray:
+    """The textcat's probabilities, blended with the encoder head's where its gate says so."""
+    probs = predict_proba(nlp, texts, labels)
+    if head is None or not len(texts):
+        return probs
+    encoder = shared_encoder(head.encoder)
+    return blended_probs(head, probs, lambda rows: encoder.encode([model_text(texts[i]) for i in rows]))
+
+
+ENCODER_C = (3.0, 10.0, 30.0)
+ENCODER_BLENDS = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
+# the gate is the lowest TF-IDF confidence that skips the encoder while dev loses nothing; never below
+# this floor: on writing unlike the corpus the TF-IDF model is surest where it is wrong
+ENCODER_GATES = (0.8, 0.9, 0.95, 0.99)
+NO_GATE = 1.01
+
+
+def _fit_encoder_head(train_rows: list[tuple[str, str]], dev_rows: list[tuple[str, str]], labels: list[str],
+                      dev_probs: np.ndarray, weights: np.ndarray, config: TrainConfig,
+                      class_weight: str | None, say: Progress) -> tuple[EncoderHead | None, np.ndarray]:
+    """A logistic regression on the sentence encoder's vectors of train, its C and its blend with
+    the TF-IDF model's dev log-probabilities (``dev_probs``, from the model that had not seen dev)
+    chosen on dev, then refitted on train + dev. None when no blend beats the TF-IDF model alone on
+    dev by ``BLEND_MARGIN`` (the encoder would cost time for nothing). Returns the head and dev's
+    probabilities through it (for the temperature and the thresholds)."""
+    assert config.encoder is not None  # noqa: S101 - only called with one
+    import os
+
+    encoder = SentenceEncoder(config.encoder, threads=min(4, os.cpu_count() or 1),
+                              cache=Path(config.encoder_cache) if config.encoder_cache else None)
+    texts = [model_text(text) for text, _ in train_rows + dev_rows]
+    started = time.perf_counter()
+    tenths = [0]
+
+    def report(done: int) -> None:
+        if done * 10 // max(len(texts), 1) > tenths[0] or done == len(texts):
+            tenths[0] = done * 10 // max(len(texts), 1)
+            say(f"encoder: {done:,} of {len(texts):,} texts ({time.perf_counter() - started:.0f}s)")
+
+    vectors = encoder.encode(texts, progress=report)
+    n_train = len(train_rows)
+    y = np.array([labels.index(label) for _, label in train_rows + dev_rows], dtype=int)
+    y_train, y_dev = y[:n_train], y[n_train:]
+    linear = np.log(np.clip(dev_probs, 1e-12, 1.0))
+    alone = _dev_quality(linear, y_dev)
+    train_vectors, dev_vectors, w_train = vectors[:n_train], vectors[n_train:], weights[:n_train]
+    best: tuple[float, float, float, EncoderHead] | None = None  # dev quality, C, blend, head on train
+    for c in ENCODER_C:
+        coef, intercept = _fit_logistic(train_vectors, y_train, len(labels), c, class_weight, w_train)
+        fitted = EncoderHead(config.encoder, coef, intercept, 1.0, NO_GATE)
+        for blend in ENCODER_BLENDS:
+            quality = _dev_quality(blend * linear + (1 - blend) * fitted.logits(dev_vectors), y_dev)
+            if best is None or quality > best[0] + 1e-9:
+                best = (quality, c, blend, fitted)
+    assert best is not None  # noqa: S101 - the loops ran
+    quality, c, blend, fitted = best
+    say(f"encoder {config.encoder}: best blend {blend:.1f} TF-IDF + {1 - blend:.1f} encoder (C={c:g}): "
+        f"dev {quality:.4f} against {alone:.4f} for the TF-IDF model alone")
+    if quality - alone < BLEND_MARGIN:
+        say("encoder: no clear gain on dev, left out (classifying stays as fast as the TF-IDF model alone)")
+        return None, dev_probs
+    coef, intercept = fitted.coef, fitted.intercept
+    gate = NO_GATE
+    for candidate in ENCODER_GATES:
+        trial = EncoderHead(config.encoder, coef, intercept, blend, candidate)
+        probs = blended_probs(trial, dev_probs, lambda rows: dev_vectors[rows])
+        if _dev_quality(np.log(probs), y_dev) >= quality - 1e-9:
+            gate = candidate
+            break
+    head = EncoderHead(config.encoder, coef, intercept, blend, gate)
+    dev_blended = blended_probs(head, dev_probs, lambda rows: dev_vectors[rows])
+    say(f"encoder: messages the TF-IDF model is {gate:.2f} sure of skip it "
+        f"({float(head.needs_encoding(dev_probs).mean()):.0%} of dev encoded)")
+    if config.refit:
+        coef, intercept = _fit_logistic(vectors, y, len(labels), c, class_weight, weights)
+        head = EncoderHead(config.encoder, coef, intercept, blend, gate)
+    return head, dev_blended
 
 
 def predict_proba(nlp: Language, texts: Sequence[str], labels: Sequence[str]) -> np.ndarray:
@@ -522,6 +616,8 @@ def save(pipelines: TrainedPipelines, out: Path, card: dict[str, Any]) -> Path:
         pipelines.enquiry_type.to_disk(out / "enquiry_type")
     if pipelines.safeguarding is not None:
         pipelines.safeguarding.to_disk(out / "safeguarding")
+    if pipelines.encoder_head is not None:
+        pipelines.encoder_head.save(out / str(pipelines.encoder_head.card()["file"]))
     (out / "model-card.json").write_text(json.dumps(card, indent=2, sort_keys=False) + "\n", "utf-8")
     return out
 
@@ -536,7 +632,7 @@ def model_card(*, version: str, pipelines: TrainedPipelines, config: TrainConfig
         # what training chose among the feature sets it tried, else the architecture as named
         "architecture_config": pipelines.report.get("fitted", {}).get("architecture_config",
                                                                       ARCHITECTURES[config.architecture]),
-        "train_config": asdict(config),
+        "train_config": {k: v for k, v in asdict(config).items() if k != "encoder_cache"},
         "spacy_version": spacy.__version__,
         "training_data": {"source": data_source, "sha256": data_sha256, "n_docs": counts},
         "taxonomy_version": taxonomy_version,
@@ -545,5 +641,6 @@ def model_card(*, version: str, pipelines: TrainedPipelines, config: TrainConfig
         "temperature": pipelines.temperature,
         "safeguarding_threshold": pipelines.safeguarding_threshold if pipelines.safeguarding else None,
         "thresholds": pipelines.thresholds,
+        "encoder": pipelines.encoder_head.card() if pipelines.encoder_head is not None else None,
         "metrics": {**pipelines.report, **(extra_metrics or {})},
     }

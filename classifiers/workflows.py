@@ -110,7 +110,8 @@ def train_model(data: Path | None, text_col: str, label_col: str, *, out: Path |
     if holdout is not None:
         held = [e for e in held_all if e.label in pipelines.labels]
         if held:
-            extra["holdout"] = score(pipelines.department, pipelines.labels, held, pipelines.temperature)
+            extra["holdout"] = score(pipelines.department, pipelines.labels, held, pipelines.temperature,
+                                     pipelines.encoder_head)
             extra["holdout_rules"] = rule_figures(pipelines, held, rules)
             say(f"holdout accuracy {extra['holdout']['accuracy']}, macro-F1 {extra['holdout']['macro_f1']}")
     digest = data_sha256(f for p in sources for f in data_files(p))
@@ -383,7 +384,8 @@ def learning_curve(base: Path, council: Sequence[Path], *, config: TrainConfig |
         say(f"learning curve: {size} of the council's examples added")
         pipelines = train(parts, config, progress)
         known = [e for e in back if e.label in pipelines.labels]
-        report = score(pipelines.department, pipelines.labels, known, pipelines.temperature)
+        report = score(pipelines.department, pipelines.labels, known, pipelines.temperature,
+                       pipelines.encoder_head)
         points.append({"added": size, "accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
                        **_routed(pipelines, known, "")})
     return {"base": base.name, "data": [path.name for path in council], "n_held_back": len(back),
@@ -413,9 +415,9 @@ def _bench_spacy(parts: Split, held: dict[str, list[Example]], config: TrainConf
     texts = [e.text for e in parts.test]
     labels = pipelines.labels
     started = time.thread_time()
-    docs = list(pipelines.department.pipe((model_text(t) for t in texts), batch_size=256))
+    probs = pipelines.department_probs(texts)
     textcat_rate = len(texts) / max(time.thread_time() - started, 1e-9)
-    predicted = [max(labels, key=lambda lab, d=d: d.cats.get(lab, 0.0)) for d in docs]  # type: ignore[misc]
+    predicted = [labels[i] for i in probs.argmax(axis=1)]
     result = classification_report([e.label for e in parts.test], predicted)
     side: dict[str, Any] = {
         "architecture": config.architecture,
@@ -436,8 +438,7 @@ def _bench_spacy(parts: Split, held: dict[str, list[Example]], config: TrainConf
             side["classify_docs_per_s" + ("_explained" if explain else "")] = round(rate, 1)
     for name, rows in held.items():
         known = [e for e in rows if e.label in labels]
-        probs = np.array([[d.cats.get(lab, 0.0) for lab in labels] for d in
-                          pipelines.department.pipe(model_text(e.text) for e in known)])
+        probs = pipelines.department_probs([e.text for e in known])
         held_report = classification_report([e.label for e in known],
                                             [labels[i] for i in probs.argmax(axis=1)])
         side[f"{name}_accuracy"], side[f"{name}_macro_f1"] = held_report["accuracy"], held_report["macro_f1"]
@@ -454,7 +455,7 @@ def _routed(pipelines: TrainedPipelines, examples: Sequence[Example], prefix: st
     taxonomy = load_taxonomy()
     labels = pipelines.labels
     probs = softmax_with_temperature(
-        predict_proba(pipelines.department, [e.text for e in examples], labels), pipelines.temperature)
+        pipelines.department_probs([e.text for e in examples]), pipelines.temperature)
     predicted = [labels[i] for i in probs.argmax(axis=1)]
     thresholds = [max(taxonomy.threshold(p) if p in taxonomy else OTHER_DOMAIN_THRESHOLD,
                       pipelines.thresholds.get(p, 0.0)) for p in predicted]
