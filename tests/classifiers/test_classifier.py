@@ -139,9 +139,13 @@ def test_scoring_without_the_pipeline_gives_the_pipelines_scores(shipped: SpacyC
              "Council tax bill wrong, I moved out in May 2025. Ref 12345678"]
     fast = shipped.department_scores(texts)
     labels = shipped.labels
-    raw = predict_proba(shipped.nlp, texts, labels)
+    # as training scores it: the spaCy pipeline, the sentence encoder blended in where the card says
+    from classifiers.encoder import EncoderHead
     from classifiers.metrics import softmax_with_temperature
+    from classifiers.training import department_probs
 
+    head = EncoderHead.load(shipped.model_dir, shipped.card["encoder"]) if shipped.card.get("encoder") else None
+    raw = department_probs(shipped.nlp, head, texts, labels)
     assert np.abs(fast - softmax_with_temperature(raw, shipped.temperature)).max() < 1e-5
     assert shipped.classify_text(texts[3]).department == labels[int(raw[3].argmax())]
     prediction = shipped.classify_text(texts[0])
