@@ -37,11 +37,13 @@ class SpacyClassifier:
     but the taxonomy lacks is never named: its probability is left out, not shared among the
     others, so such enquiries score lower and tend to go to triage. With ``explain`` the
     explanation names the words whose removal lowers the score most (occlusion), which costs
-    one extra pass over a dozen variants of the text.
+    one extra pass over a dozen variants of the text. A model trained with a sentence encoder
+    blends it in where the TF-IDF model is unsure (``encoder=False`` leaves it out: the bench's
+    side-by-side speed).
     """
 
     def __init__(self, model_dir: Path, *, taxonomy: Taxonomy | None = None, rules: RuleSet | None = None,
-                 explain: bool = True) -> None:
+                 explain: bool = True, encoder: bool = True) -> None:
         self.card: dict[str, Any] = check_model_dir(model_dir)
         try:
             self.nlp: Language = spacy.load(model_dir / "department")
@@ -85,7 +87,7 @@ class SpacyClassifier:
         # the sentence encoder blended in where the TF-IDF model is unsure (classifiers.encoder)
         head_card = self.card.get("encoder")
         self._head: EncoderHead | None = None
-        if head_card and self._scorer is not None:
+        if head_card and self._scorer is not None and encoder:
             try:
                 self._head = EncoderHead.load(model_dir, head_card)
                 shared_encoder(self._head.encoder)  # loaded now, not on the first unsure message

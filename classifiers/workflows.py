@@ -429,13 +429,15 @@ def _bench_spacy(parts: Split, held: dict[str, list[Example]], config: TrainConf
         card = model_card(version="bench", pipelines=pipelines, config=config, data_sha256="", data_source="",
                           counts={}, taxonomy_version="")
         model_dir = save(pipelines, Path(tmp) / "bench", card)
-        for explain in (False, True) if speed else ():
-            classifier = SpacyClassifier(model_dir, explain=explain)
+        runs = [("classify_docs_per_s", False, True), ("classify_docs_per_s_explained", True, True)]
+        if pipelines.encoder_head is not None:  # the same model without its encoder, for comparison
+            runs.append(("classify_docs_per_s_without_encoder", False, False))
+        for key, explain, encoder in runs if speed else ():
+            classifier = SpacyClassifier(model_dir, explain=explain, encoder=encoder)
             started = time.thread_time()
             for text in texts:
                 classifier.classify_text(text)
-            rate = len(texts) / max(time.thread_time() - started, 1e-9)
-            side["classify_docs_per_s" + ("_explained" if explain else "")] = round(rate, 1)
+            side[key] = round(len(texts) / max(time.thread_time() - started, 1e-9), 1)
     for name, rows in held.items():
         known = [e for e in rows if e.label in labels]
         probs = pipelines.department_probs([e.text for e in known])
