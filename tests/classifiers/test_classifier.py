@@ -144,7 +144,8 @@ def test_scoring_without_the_pipeline_gives_the_pipelines_scores(shipped: SpacyC
     from classifiers.metrics import softmax_with_temperature
     from classifiers.training import department_probs
 
-    head = EncoderHead.load(shipped.model_dir, shipped.card["encoder"]) if shipped.card.get("encoder") else None
+    card = shipped.card.get("encoder")
+    head = EncoderHead.load(shipped.model_dir, card) if card else None
     raw = department_probs(shipped.nlp, head, texts, labels)
     assert np.abs(fast - softmax_with_temperature(raw, shipped.temperature)).max() < 1e-5
     assert shipped.classify_text(texts[3]).department == labels[int(raw[3].argmax())]

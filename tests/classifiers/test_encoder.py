@@ -168,6 +168,14 @@ def test_a_message_the_words_settle_skips_the_encoder(trained: Trained, tmp_path
     assert calls == [1]
 
 
+def test_odd_text_gets_a_vector_not_an_error() -> None:
+    """Lone surrogates (bytes that were not UTF-8), control characters, emoji only, nothing at
+    all and a megabyte body: each gets a unit vector, and the huge one costs no more than a page."""
+    texts = ["bins \ud800 not emptied", "\x00\x01", "🙂" * 50, "", "pothole " * 150_000]
+    vectors = SentenceEncoder().encode(texts)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
 def test_vectors_are_cached_by_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = tmp_path / "vectors.sqlite"
     first = SentenceEncoder(cache=cache).encode(["bins missed", "pothole", "bins missed"])
