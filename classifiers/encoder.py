@@ -111,14 +111,15 @@ def shared_encoder(name: str) -> SentenceEncoder:
 class EncoderHead:
     """A logistic regression on the encoder's vectors, blended with the TF-IDF model:
     logits = ``blend`` x log-probabilities of the TF-IDF model + (1 - ``blend``) x this head's
-    logits. Messages the TF-IDF model is at least ``gate`` sure of skip the encoder (they rarely
-    change, and encoding is most of the cost); ``gate`` above 1 encodes every message."""
+    logits, for every message. (Letting messages the TF-IDF model was already sure of skip the
+    encoder saved half the encoding and lost no accuracy, but it ranked the TF-IDF model's sure
+    mistakes among the safest: on the hard holdout 51% could be routed 95% right against 63%
+    with every message encoded.)"""
 
     encoder: str
     coef: np.ndarray  # labels x dimension, in the model's label order
     intercept: np.ndarray
     blend: float
-    gate: float
 
     def logits(self, vectors: np.ndarray) -> np.ndarray:
         return np.asarray(vectors @ self.coef.T + self.intercept, dtype=np.float64)
@@ -126,36 +127,25 @@ class EncoderHead:
     def combine(self, linear_log_probs: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         return self.blend * linear_log_probs + (1.0 - self.blend) * self.logits(vectors)
 
-    def needs_encoding(self, linear_probs: np.ndarray) -> np.ndarray:
-        """Which rows the TF-IDF model is not sure enough of on its own."""
-        return np.asarray(linear_probs.max(axis=1) < self.gate)
-
     def save(self, path: Path) -> None:
         np.savez(path, coef=self.coef, intercept=self.intercept)
 
     def card(self) -> dict[str, object]:
-        return {"name": self.encoder, "blend": round(self.blend, 3), "gate": self.gate,
-                "file": "encoder-head.npz"}
+        return {"name": self.encoder, "blend": round(self.blend, 3), "file": "encoder-head.npz"}
 
     @classmethod
     def load(cls, model_dir: Path, card: dict[str, object]) -> EncoderHead:
         with np.load(model_dir / str(card.get("file", "encoder-head.npz"))) as saved:
             coef, intercept = saved["coef"], saved["intercept"]
-        return cls(str(card["name"]), coef, intercept, float(card["blend"]),  # type: ignore[arg-type]
-                   float(card["gate"]))  # type: ignore[arg-type]
+        return cls(str(card["name"]), coef, intercept, float(card["blend"]))  # type: ignore[arg-type]
 
 
-def blended_probs(head: EncoderHead, linear_probs: np.ndarray,
-                  vectors_for: Callable[[np.ndarray], np.ndarray], temperature: float = 1.0) -> np.ndarray:
-    """Probabilities after the blend: rows the gate lets through keep the TF-IDF model's
-    log-probabilities; the others are blended with the head on their vectors
-    (``vectors_for(rows)`` encodes just those rows)."""
-    log_probs = np.log(np.clip(linear_probs, 1e-12, 1.0))
-    rows = np.flatnonzero(head.needs_encoding(linear_probs))
-    if len(rows):
-        log_probs[rows] = head.combine(log_probs[rows], vectors_for(rows))
-    shifted = log_probs / temperature
-    shifted = np.exp(shifted - shifted.max(axis=1, keepdims=True))
+def blended_probs(head: EncoderHead, linear_probs: np.ndarray, vectors: np.ndarray,
+                  temperature: float = 1.0) -> np.ndarray:
+    """Probabilities after the blend of the TF-IDF model's (``linear_probs``) with the head on
+    the texts' ``vectors``, scaled by the calibration ``temperature``."""
+    blended = head.combine(np.log(np.clip(linear_probs, 1e-12, 1.0)), vectors) / temperature
+    shifted = np.exp(blended - blended.max(axis=1, keepdims=True))
     return np.asarray(shifted / shifted.sum(axis=1, keepdims=True))
 
 

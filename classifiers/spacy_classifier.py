@@ -38,8 +38,7 @@ class SpacyClassifier:
     others, so such enquiries score lower and tend to go to triage. With ``explain`` the
     explanation names the words whose removal lowers the score most (occlusion), which costs
     one extra pass over a dozen variants of the text. A model trained with a sentence encoder
-    blends it in where the TF-IDF model is unsure (``encoder=False`` leaves it out: the bench's
-    side-by-side speed).
+    blends it in (``encoder=False`` leaves it out: the bench's side-by-side speed).
     """
 
     def __init__(self, model_dir: Path, *, taxonomy: Taxonomy | None = None, rules: RuleSet | None = None,
@@ -84,13 +83,13 @@ class SpacyClassifier:
         self._guard_scorer = LinearScorer.of(self.guard_nlp) if self.guard_nlp is not None else None
         if self._scorer is not None:
             self._columns = [self._scorer.labels.index(lab) for lab in self.labels]
-        # the sentence encoder blended in where the TF-IDF model is unsure (classifiers.encoder)
+        # the sentence encoder blended with the TF-IDF model (classifiers.encoder)
         head_card = self.card.get("encoder")
         self._head: EncoderHead | None = None
         if head_card and self._scorer is not None and encoder:
             try:
                 self._head = EncoderHead.load(model_dir, head_card)
-                shared_encoder(self._head.encoder)  # loaded now, not on the first unsure message
+                shared_encoder(self._head.encoder)  # loaded now, not on the first message
             except (OSError, KeyError, ValueError) as exc:
                 raise OperatorError(f"{model_dir}: its encoder head is unusable ({exc}): retrain with "
                                     "'frontdoor train' or pick another with 'frontdoor models use'") from None
@@ -111,8 +110,7 @@ class SpacyClassifier:
             if self._head is not None:
                 encoder = shared_encoder(self._head.encoder)
                 probs = blended_probs(self._head, _softmax(logits),
-                                      lambda picked: encoder.encode([model_text(texts[i]) for i in picked]),
-                                      self.temperature)
+                                      encoder.encode([model_text(t) for t in texts]), self.temperature)
             else:
                 probs = _softmax(logits / self.temperature)
         else:
@@ -142,7 +140,7 @@ class SpacyClassifier:
             logits = self._department_logits(doc)[None, :]
             if self._head is not None:
                 encoder = shared_encoder(self._head.encoder)
-                probs = blended_probs(self._head, _softmax(logits), lambda _rows: encoder.encode([lowered]),
+                probs = blended_probs(self._head, _softmax(logits), encoder.encode([lowered]),
                                       self.temperature)[0]
             else:
                 probs = _softmax(logits / self.temperature)[0]

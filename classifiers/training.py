@@ -466,20 +466,15 @@ def score(nlp: Language, labels: Sequence[str], examples: Sequence[Example],
 
 def department_probs(nlp: Language, head: EncoderHead | None, texts: Sequence[str],
                      labels: Sequence[str]) -> np.ndarray:
-    """The textcat's probabilities, blended with the encoder head's where its gate says so."""
+    """The textcat's probabilities, blended with the encoder head's when the model has one."""
     probs = predict_proba(nlp, texts, labels)
     if head is None or not len(texts):
         return probs
-    encoder = shared_encoder(head.encoder)
-    return blended_probs(head, probs, lambda rows: encoder.encode([model_text(texts[i]) for i in rows]))
+    return blended_probs(head, probs, shared_encoder(head.encoder).encode([model_text(t) for t in texts]))
 
 
 ENCODER_C = (3.0, 10.0, 30.0)
 ENCODER_BLENDS = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
-# the gate is the lowest TF-IDF confidence that skips the encoder while dev loses nothing; never below
-# this floor: on writing unlike the corpus the TF-IDF model is surest where it is wrong
-ENCODER_GATES = (0.8, 0.9, 0.95, 0.99)
-NO_GATE = 1.01
 
 
 def _fit_encoder_head(train_rows: list[tuple[str, str]], dev_rows: list[tuple[str, str]], labels: list[str],
@@ -514,7 +509,7 @@ def _fit_encoder_head(train_rows: list[tuple[str, str]], dev_rows: list[tuple[st
     best: tuple[float, float, float, EncoderHead] | None = None  # dev quality, C, blend, head on train
     for c in ENCODER_C:
         coef, intercept = _fit_logistic(train_vectors, y_train, len(labels), c, class_weight, w_train)
-        fitted = EncoderHead(config.encoder, coef, intercept, 1.0, NO_GATE)
+        fitted = EncoderHead(config.encoder, coef, intercept, 1.0)
         for blend in ENCODER_BLENDS:
             quality = _dev_quality(blend * linear + (1 - blend) * fitted.logits(dev_vectors), y_dev)
             if best is None or quality > best[0] + 1e-9:
@@ -526,21 +521,11 @@ def _fit_encoder_head(train_rows: list[tuple[str, str]], dev_rows: list[tuple[st
     if quality - alone < BLEND_MARGIN:
         say("encoder: no clear gain on dev, left out (classifying stays as fast as the TF-IDF model alone)")
         return None, dev_probs
-    coef, intercept = fitted.coef, fitted.intercept
-    gate = NO_GATE
-    for candidate in ENCODER_GATES:
-        trial = EncoderHead(config.encoder, coef, intercept, blend, candidate)
-        probs = blended_probs(trial, dev_probs, lambda rows: dev_vectors[rows])
-        if _dev_quality(np.log(probs), y_dev) >= quality - 1e-9:
-            gate = candidate
-            break
-    head = EncoderHead(config.encoder, coef, intercept, blend, gate)
-    dev_blended = blended_probs(head, dev_probs, lambda rows: dev_vectors[rows])
-    say(f"encoder: messages the TF-IDF model is {gate:.2f} sure of skip it "
-        f"({float(head.needs_encoding(dev_probs).mean()):.0%} of dev encoded)")
+    head = EncoderHead(config.encoder, fitted.coef, fitted.intercept, blend)
+    dev_blended = blended_probs(head, dev_probs, dev_vectors)
     if config.refit:
         coef, intercept = _fit_logistic(vectors, y, len(labels), c, class_weight, weights)
-        head = EncoderHead(config.encoder, coef, intercept, blend, gate)
+        head = EncoderHead(config.encoder, coef, intercept, blend)
     return head, dev_blended
 
 

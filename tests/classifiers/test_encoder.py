@@ -142,32 +142,6 @@ def test_a_saved_model_blends_the_encoder_when_classifying(trained: Trained, tmp
         SpacyClassifier(model_dir)
 
 
-def test_a_message_the_words_settle_skips_the_encoder(trained: Trained, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    pipelines = trained.blended
-    head = pipelines.encoder_head
-    assert head is not None
-    card = model_card(version="20261207-gate", pipelines=pipelines, config=CONFIG,
-                      data_sha256="", data_source="test", counts={}, taxonomy_version="")
-    classifier = SpacyClassifier(save(pipelines, tmp_path / "model", card), explain=False)
-    calls: list[int] = []
-    real = SentenceEncoder.encode
-
-    def counting(self: SentenceEncoder, texts: list[str], progress: object = None) -> np.ndarray:
-        calls.append(len(texts))
-        return real(self, texts)
-
-    monkeypatch.setattr(SentenceEncoder, "encode", counting)
-    sure = "missed bin collection recycling bin missed bin not collected bin collection missed again"
-    linear = pipelines.department.pipe([sure])
-    if max(next(iter(linear)).cats.values()) < head.gate:
-        pytest.skip("the TF-IDF model of this tiny corpus is not sure enough of any text to skip the encoder")
-    assert classifier.classify_text(sure).department == "waste"
-    assert calls == []
-    assert classifier.classify_text("the dustmen skipped our street").department == "waste"
-    assert calls == [1]
-
-
 def test_odd_text_gets_a_vector_not_an_error() -> None:
     """Lone surrogates (bytes that were not UTF-8), control characters, emoji only, nothing at
     all and a megabyte body: each gets a unit vector, and the huge one costs no more than a page."""
