@@ -105,19 +105,23 @@ class SpacyClassifier:
         """Calibrated probabilities (rows over ``self.labels``) for prepared texts, in one batch;
         labels the taxonomy lacks score 0, as they do in a prediction."""
         if self._scorer is not None:
-            rows = [self._department_logits(self.nlp.make_doc(model_text(t))) for t in texts]
-            logits = np.array(rows, dtype="float64").reshape(len(texts), len(self.labels))
-            if self._head is not None:
-                encoder = shared_encoder(self._head.encoder)
-                probs = blended_probs(self._head, _softmax(logits),
-                                      encoder.encode([model_text(t) for t in texts]), self.temperature)
-            else:
-                probs = _softmax(logits / self.temperature)
+            lowered = [model_text(t) for t in texts]
+            rows = [self._department_logits(self.nlp.make_doc(t)) for t in lowered]
+            probs = self._calibrated(np.array(rows, dtype="float64").reshape(len(texts), len(self.labels)),
+                                     lowered)
         else:
             docs = self.nlp.pipe((model_text(t) for t in texts), batch_size=256)
             raw = np.array([[doc.cats.get(lab, 0.0) for lab in self.labels] for doc in docs], dtype=float)
             probs = softmax_with_temperature(raw.reshape(len(texts), len(self.labels)), self.temperature)
         return probs * np.array([lab in self.taxonomy for lab in self.labels], dtype=float)
+
+    def _calibrated(self, logits: np.ndarray, lowered: list[str]) -> np.ndarray:
+        """Temperature-scaled probabilities from the TF-IDF model's logits (rows: ``lowered``,
+        the texts as ``model_text`` made them), the sentence encoder blended in if the model has one."""
+        if self._head is None:
+            return _softmax(logits / self.temperature)
+        vectors = shared_encoder(self._head.encoder).encode(lowered)
+        return blended_probs(self._head, _softmax(logits), vectors, self.temperature)
 
     def _department_logits(self, doc: Any) -> np.ndarray:
         assert self._scorer is not None  # noqa: S101 - called only when there is one
@@ -137,13 +141,7 @@ class SpacyClassifier:
         if self._scorer is not None:
             lowered = model_text(text)
             doc = self.nlp.make_doc(lowered)
-            logits = self._department_logits(doc)[None, :]
-            if self._head is not None:
-                encoder = shared_encoder(self._head.encoder)
-                probs = blended_probs(self._head, _softmax(logits), encoder.encode([lowered]),
-                                      self.temperature)[0]
-            else:
-                probs = _softmax(logits / self.temperature)[0]
+            probs = self._calibrated(self._department_logits(doc)[None, :], [lowered])[0]
         else:
             doc = self.nlp(model_text(text))
             raw = np.array([[doc.cats.get(lab, 0.0) for lab in self.labels]], dtype=float)

@@ -607,6 +607,12 @@ def save(pipelines: TrainedPipelines, out: Path, card: dict[str, Any]) -> Path:
     return out
 
 
+def recorded_config(config: TrainConfig) -> dict[str, Any]:
+    """The settings that make a model what it is: the card's ``train_config`` and part of its
+    version id (the vectors cache's path is where this machine keeps them, not a setting)."""
+    return {k: v for k, v in asdict(config).items() if k != "encoder_cache"}
+
+
 def model_card(*, version: str, pipelines: TrainedPipelines, config: TrainConfig, data_sha256: str,
                data_source: str, counts: dict[str, int], taxonomy_version: str,
                extra_metrics: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -617,7 +623,7 @@ def model_card(*, version: str, pipelines: TrainedPipelines, config: TrainConfig
         # what training chose among the feature sets it tried, else the architecture as named
         "architecture_config": pipelines.report.get("fitted", {}).get("architecture_config",
                                                                       ARCHITECTURES[config.architecture]),
-        "train_config": {k: v for k, v in asdict(config).items() if k != "encoder_cache"},
+        "train_config": recorded_config(config),
         "spacy_version": spacy.__version__,
         "training_data": {"source": data_source, "sha256": data_sha256, "n_docs": counts},
         "taxonomy_version": taxonomy_version,

@@ -46,6 +46,7 @@ from classifiers.training import (
     TrainedPipelines,
     model_card,
     predict_proba,
+    recorded_config,
     save,
     score,
     train,
@@ -116,7 +117,7 @@ def train_model(data: Path | None, text_col: str, label_col: str, *, out: Path |
             say(f"holdout accuracy {extra['holdout']['accuracy']}, macro-F1 {extra['holdout']['macro_f1']}")
     digest = data_sha256(f for p in sources for f in data_files(p))
     fingerprint = hashlib.sha256(
-        json.dumps([digest, ARCHITECTURES[config.architecture], dataclasses.asdict(config), taxonomy.sha256,
+        json.dumps([digest, ARCHITECTURES[config.architecture], recorded_config(config), taxonomy.sha256,
                     text_col, label_col], sort_keys=True).encode()
     ).hexdigest()[:8]
     version = f"{datetime.now(UTC):%Y%m%d}-{fingerprint}"
