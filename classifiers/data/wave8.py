@@ -646,12 +646,6 @@ DETAILS: dict[str, list[str]] = {
     "housing": ["my little boy has asthma", "i have reported it twice already", "the kids are sleeping in the front room",
                 "i am disabled and it is affecting my health", "we have had to throw out clothes", "i pay my rent every week",
                 "the repair team never turned up", "it is freezing in here"],
-    # wave 9 also renders these two departments' problems
-    "benefits": ["i am behind on the rent already", "i have sent all the payslips twice", "i am on my own with two kids",
-                 "i have not had a letter explaining it", "the landlord is asking where the money is",
-                 "i work part time and it changes every month"],
-    "leisure_libraries": ["i pay for a membership every month", "it has been like this for weeks", "the staff just shrug",
-                          "there were kids in there too", "i go there every week", "the sign says out of order"],
 }
 
 UK_PLACES = ["Tanners Lane", "Quillfeather Road", "Pennyfield Close", "Wrenfield Avenue", "Saltmarsh Way", "the Ashgrove estate",
@@ -928,7 +922,7 @@ def is_question(problem: str) -> bool:
     return any(QUESTION.match(part.strip()) for part in problem.split("|")[1:])
 
 
-def rows_for(department: str, problems: list[str], rng: random.Random, *, wave: str = WAVE) -> list[dict[str, str]]:
+def rows_for(department: str, problems: list[str], rng: random.Random) -> list[dict[str, str]]:
     rows = []
     seen: set[str] = set()
     for number, problem in enumerate(problems, 1):
@@ -939,7 +933,7 @@ def rows_for(department: str, problems: list[str], rng: random.Random, *, wave: 
                 continue
             seen.add(text)
             rows.append({"text": text, "department": department, "channel": CHANNELS.get(register, "webform"),
-                         "source": f"{wave}-{department}-{number}", "register": register})
+                         "source": f"{WAVE}-{department}-{number}", "register": register})
     return rows
 
 
