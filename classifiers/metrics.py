@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -111,7 +111,7 @@ MIN_SHARE_FOR_BEST = 0.2  # ``best_threshold`` looks at thresholds that route at
 
 
 def choose_thresholds(probs: np.ndarray, gold: np.ndarray, labels: Sequence[str],
-                      target: float) -> dict[str, float]:
+                      target: float, floors: Mapping[str, float] | None = None) -> dict[str, float]:
     """Per-label confidence thresholds under which an enquiry goes to a person, chosen on held-out
     predictions so that what is routed is right ``target`` of the time: the lowest common
     threshold that reaches it, raised for a label whose own routed predictions (at least 15 of
@@ -120,10 +120,14 @@ def choose_thresholds(probs: np.ndarray, gold: np.ndarray, labels: Sequence[str]
     Empty when no threshold reaches the target: the taxonomy's thresholds then decide, and
     ``best_threshold`` says what the best one would give (a ceiling of 0.99 that routes almost
     nothing is no promise kept either). A label that no threshold makes right enough on its own
-    keeps the common one (not the taxonomy's lower floor, which routed its doubtful predictions)."""
+    keeps the common one (not the taxonomy's lower floor, which routed its doubtful predictions).
+
+    ``floors``: per label, a threshold the router applies anyway (the taxonomy's); predictions
+    under it are never routed, so they neither help nor hurt what is promised."""
     confidence = probs.max(axis=1)
     predicted = probs.argmax(axis=1)
     right = predicted == gold
+    routable = confidence >= np.array([(floors or {}).get(labels[k], 0.0) for k in predicted])
 
     def lowest(mask: np.ndarray) -> float | None:
         """The lowest threshold at which the rows in ``mask`` above it are ``target`` right."""
@@ -139,15 +143,15 @@ def choose_thresholds(probs: np.ndarray, gold: np.ndarray, labels: Sequence[str]
                 if running[i] >= target and (i + 1 == len(conf) or conf[i + 1] < conf[i])]
         return float(conf[max(good)]) if good else None
 
-    common = lowest(np.ones_like(right, dtype=bool))
+    common = lowest(routable)
     if common is None:
         return {}
     thresholds = {}
     for k, label in enumerate(labels):
-        own = (predicted == k) & (confidence >= common)
+        own = (predicted == k) & (confidence >= common) & routable
         value = common
         if own.sum() >= MIN_ROWS_FOR_OWN_THRESHOLD and right[own].mean() < target:
-            raised = lowest(predicted == k)
+            raised = lowest((predicted == k) & routable)
             # no threshold reaches it for this label: the common one is the best promise there is
             value = common if raised is None else max(common, raised)
         thresholds[label] = round(value, 4)

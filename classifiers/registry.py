@@ -119,22 +119,23 @@ class ModelRegistry:
         return [line.strip() for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
-def load_classifier(version: str | None = None, model_dir: Path | None = None, *,
-                    explain: bool = True, taxonomy: Taxonomy | None = None) -> Classifier:
+def load_classifier(version: str | None = None, model_dir: Path | None = None, *, explain: bool = True,
+                    taxonomy: Taxonomy | None = None, encoder: bool = True) -> Classifier:
     """The classifier the router uses.
 
     ``model_dir`` is either one model's directory (it holds ``model-card.json``) or a registry
     root (``frontdoor/`` passes ``<var_dir>/models``); unset, only the models shipped with the
     package. ``version`` None means that registry's current model, or the shipped default when
     none was registered. ``taxonomy`` is the deployment's (``settings.taxonomy``); unset, the
-    shipped one. Nothing here reads settings or the environment: the caller passes them.
+    shipped one. ``encoder`` False leaves a model's sentence encoder out (faster; the model's
+    calibration without it). Nothing here reads settings or the environment: the caller passes them.
     """
     from classifiers.spacy_classifier import SpacyClassifier
 
     if model_dir is not None and (model_dir / CARD).is_file():
-        return SpacyClassifier(model_dir, explain=explain, taxonomy=taxonomy)
+        return SpacyClassifier(model_dir, explain=explain, taxonomy=taxonomy, encoder=encoder)
     registry = ModelRegistry(model_dir if model_dir is not None else SHIPPED_ROOT)
-    return SpacyClassifier(registry.path_for(version), explain=explain, taxonomy=taxonomy)
+    return SpacyClassifier(registry.path_for(version), explain=explain, taxonomy=taxonomy, encoder=encoder)
 
 
 def check_model_path(path: Path) -> Path:

@@ -139,6 +139,9 @@ class TrainedPipelines:
     safeguarding_threshold: float = 0.5
     thresholds: dict[str, float] = field(default_factory=dict)  # per department, chosen in training
     encoder_head: EncoderHead | None = None  # blended with the department textcat (see classifiers.encoder)
+    # the temperature and thresholds for classifying without the encoder (a model that has one,
+    # run where speed matters more): fitted on the same dev part, on the TF-IDF model's own probabilities
+    without_encoder: dict[str, Any] | None = None
 
     def department_probs(self, texts: Sequence[str]) -> np.ndarray:
         """Uncalibrated department probabilities (columns: ``labels``), the encoder blended in."""
@@ -163,6 +166,7 @@ def train(split_data: Split, config: TrainConfig, progress: Progress | None = No
             nlp, fitted, dev_probs = _fit_department(train_rows, dev_rows, labels, architecture, say, weights,
                                                      refit=config.refit)
             epochs = 0
+            linear_dev_probs = dev_probs
             if config.encoder and dev_rows:
                 head, dev_probs = _fit_encoder_head(train_rows, dev_rows, labels, dev_probs, weights, config,
                                                     fitted.get("class_weight"), say)
@@ -171,6 +175,7 @@ def train(split_data: Split, config: TrainConfig, progress: Progress | None = No
             nlp, epochs = _train_textcat(train_rows, dev_rows, labels, architecture, config, say,
                                          "department")
             fitted, dev_probs = {}, predict_proba(nlp, [text for text, _ in dev_rows], labels)
+            linear_dev_probs = dev_probs
         type_nlp, type_labels = None, []
         typed = [e for e in split_data.train if e.kind]
         if config.train_types and len({e.kind for e in typed}) >= 2:
@@ -187,11 +192,17 @@ def train(split_data: Split, config: TrainConfig, progress: Progress | None = No
     dev_gold = np.array([labels.index(label) for _, label in dev_rows], dtype=int)
     # too few dev documents fit a temperature to noise: leave such a model uncalibrated
     enough = len(dev_gold) >= MIN_DEV_FOR_CALIBRATION
-    temperature = fit_temperature(dev_probs, dev_gold) if enough else 1.0
-    calibrated = softmax_with_temperature(dev_probs, temperature)
-    thresholds = choose_thresholds(calibrated, dev_gold, labels, config.routed_accuracy) if enough else {}
+    temperature, thresholds, calibrated = _calibration(dev_probs, dev_gold, labels, config.routed_accuracy,
+                                                       enough)
     report: dict[str, Any] = {"train_seconds": round(seconds, 2), "epochs": epochs,
                               "temperature": temperature, "fitted": fitted, "thresholds": thresholds}
+    without_encoder = None
+    if head is not None:
+        fast_temperature, fast_thresholds, _ = _calibration(linear_dev_probs, dev_gold, labels,
+                                                            config.routed_accuracy, enough)
+        without_encoder = {"temperature": fast_temperature, "thresholds": fast_thresholds}
+        say(f"without the encoder: temperature {fast_temperature}, thresholds for "
+            f"{len(fast_thresholds)} departments (fitted on dev, for classifying where speed comes first)")
     if enough and not thresholds:
         best = best_threshold(calibrated, dev_gold)
         report["routed_accuracy_out_of_reach"] = {"target": config.routed_accuracy, "best": best}
@@ -207,7 +218,17 @@ def train(split_data: Split, config: TrainConfig, progress: Progress | None = No
         + (f"test accuracy {report['test']['accuracy']}, macro-F1 {report['test']['macro_f1']}"
            if split_data.test else "no test split"))
     return TrainedPipelines(nlp, type_nlp, labels, type_labels, temperature, report, guard_nlp,
-                            guard_threshold, thresholds, head)
+                            guard_threshold, thresholds, head, without_encoder)
+
+
+def _calibration(dev_probs: np.ndarray, dev_gold: np.ndarray, labels: list[str], routed_accuracy: float,
+                 enough: bool) -> tuple[float, dict[str, float], np.ndarray]:
+    """The temperature fitted on dev, the thresholds that keep dev's routed share
+    ``routed_accuracy`` right, and dev's calibrated probabilities (uncalibrated without ``enough``)."""
+    temperature = fit_temperature(dev_probs, dev_gold) if enough else 1.0
+    calibrated = softmax_with_temperature(dev_probs, temperature)
+    thresholds = choose_thresholds(calibrated, dev_gold, labels, routed_accuracy) if enough else {}
+    return temperature, thresholds, calibrated
 
 
 def _dev_figures(dev_probs: np.ndarray, gold: np.ndarray, labels: list[str], temperature: float,
@@ -633,5 +654,6 @@ def model_card(*, version: str, pipelines: TrainedPipelines, config: TrainConfig
         "safeguarding_threshold": pipelines.safeguarding_threshold if pipelines.safeguarding else None,
         "thresholds": pipelines.thresholds,
         "encoder": pipelines.encoder_head.card() if pipelines.encoder_head is not None else None,
+        "without_encoder": pipelines.without_encoder,
         "metrics": {**pipelines.report, **(extra_metrics or {})},
     }

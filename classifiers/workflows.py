@@ -213,10 +213,11 @@ def rule_figures(pipelines: TrainedPipelines, examples: Sequence[Example], rules
 
 
 def evaluate_model(data: Path, text_col: str, label_col: str, model: Path | None = None,
-                   version: str | None = None) -> dict[str, Any]:
+                   version: str | None = None, *, encoder: bool = True) -> dict[str, Any]:
     """``{"accuracy", "macro_f1", "routed_share", "routed_accuracy", "per_class", "confusion", "n"}``
-    of a model on labelled data; routed means at or above the predicted department's threshold."""
-    classifier = load_classifier(version, model, explain=False)
+    of a model on labelled data; routed means at or above the predicted department's threshold.
+    ``encoder`` False: as a router classifies that leaves the model's sentence encoder out."""
+    classifier = load_classifier(version, model, explain=False, encoder=encoder)
     assert isinstance(classifier, SpacyClassifier)  # noqa: S101 - load_classifier builds only these
     examples = load_examples(data, text_col, label_col, type_col=None, safeguarding_col=None)
     unknown = sorted({e.label for e in examples} - set(classifier.labels))
@@ -246,11 +247,14 @@ def calibrate_model(data: Sequence[Path], text_col: str, label_col: str, *, targ
     history (or any held-out set in the voices residents use) is the better judge of how sure the
     model must be before it routes without a person. The thresholds are the lowest that keep what
     is routed ``target`` right on ``data`` (``metrics.choose_thresholds``); when none does, the
-    card is left as it was and the answer says what the best threshold gives. Routers pick the
-    new thresholds up when they next load the model (a restart, or ``frontdoor models use``).
+    card is left as it was and the answer says what the best threshold gives. A model with a
+    sentence encoder is calibrated twice: as it classifies with the encoder, and without it (its
+    ``without_encoder`` thresholds, for routers run where speed comes first; the answer's
+    ``without_encoder``). Routers pick the new thresholds up when they next load the model (a
+    restart, or ``frontdoor models use``).
     """
-    classifier = load_classifier(version, model if model is not None else
-                                 (registry.root if registry is not None else None), explain=False)
+    root = model if model is not None else (registry.root if registry is not None else None)
+    classifier = load_classifier(version, root, explain=False)
     assert isinstance(classifier, SpacyClassifier)  # noqa: S101 - load_classifier builds only these
     examples = [e for path in data for e in load_examples(path, text_col, label_col, type_col=None,
                                                              safeguarding_col=None)]
@@ -258,9 +262,34 @@ def calibrate_model(data: Sequence[Path], text_col: str, label_col: str, *, targ
     if unknown:
         raise OperatorError(f"labels the model {classifier.version} does not know: {', '.join(unknown[:5])} "
                             f"(it knows {', '.join(classifier.labels)})")
+    card_path = classifier.model_dir / CARD
+    card = json.loads(card_path.read_text("utf-8"))
+    result = _calibrate_on(classifier, examples, target, data)
+    if result["written"]:
+        card["thresholds"] = result["thresholds"]
+        card["thresholds_calibration"] = result["calibration"]
+    if card.get("encoder") and isinstance(card.get("without_encoder"), dict):
+        fast = load_classifier(version, root, explain=False, encoder=False)
+        assert isinstance(fast, SpacyClassifier)  # noqa: S101 - load_classifier builds only these
+        result["without_encoder"] = _calibrate_on(fast, examples, target, data)
+        if result["without_encoder"]["written"]:
+            card["without_encoder"]["thresholds"] = result["without_encoder"]["thresholds"]
+            card["without_encoder"]["thresholds_calibration"] = result["without_encoder"]["calibration"]
+    if result["written"] or result.get("without_encoder", {}).get("written"):
+        write_card(card_path, card)
+    return result
+
+
+def _calibrate_on(classifier: SpacyClassifier, examples: Sequence[Example], target: float,
+                  data: Sequence[Path]) -> dict[str, Any]:
+    """The thresholds that keep what ``classifier`` routes of ``examples`` ``target`` right, what
+    they route, and the record the card keeps of where they came from."""
     probs = classifier.department_scores([e.text for e in examples])
     gold = np.array([classifier.labels.index(e.label) for e in examples])
-    thresholds = choose_thresholds(probs, gold, classifier.labels, target)
+    # the taxonomy's threshold stays a floor (the council's), as the router applies it
+    taxonomy = classifier.taxonomy
+    floors = {label: taxonomy.threshold(label) if label in taxonomy else 0.0 for label in classifier.labels}
+    thresholds = choose_thresholds(probs, gold, classifier.labels, target, floors)
     confidence, right = probs.max(axis=1), probs.argmax(axis=1) == gold
     before = dict(classifier.card_thresholds)
     result: dict[str, Any] = {"model_version": classifier.version, "n": len(examples), "target": target,
@@ -269,22 +298,15 @@ def calibrate_model(data: Sequence[Path], text_col: str, label_col: str, *, targ
         result["written"] = False
         result["best"] = best_threshold(probs, gold)
         return result
-    # the taxonomy's threshold stays a floor (the council's), as the router applies it
-    taxonomy = classifier.taxonomy
-    effective = {label: max(value, taxonomy.threshold(label) if label in taxonomy else 0.0)
-                 for label, value in thresholds.items()}
+    effective = {label: max(value, floors[label]) for label, value in thresholds.items()}
     routed = np.array([c >= effective[classifier.labels[k]]
                        for c, k in zip(confidence, probs.argmax(axis=1), strict=True)])
     result.update({"written": True, "thresholds": thresholds, "routed_share": round(float(routed.mean()), 4),
                    "routed_accuracy": round(float(right[routed].mean()), 4) if routed.any() else 0.0})
-    card_path = classifier.model_dir / CARD
-    card = json.loads(card_path.read_text("utf-8"))
-    card["thresholds"] = thresholds
-    card["thresholds_calibration"] = {
+    result["calibration"] = {
         "data": [Path(p).name for p in data], "n": len(examples), "target": target,
         "routed_share": result["routed_share"], "routed_accuracy": result["routed_accuracy"],
         "at": datetime.now(UTC).isoformat(timespec="seconds"), "previous": before}
-    write_card(card_path, card)
     return result
 
 

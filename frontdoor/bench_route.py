@@ -94,6 +94,7 @@ def run_route_bench(address: str, settings: Settings, count: int) -> dict[str, A
     return {
         "messages": count,
         "model_version": classifier.version,
+        "classifier_encoder": settings.classifier_encoder,
         "route_msgs_per_s_1_process": round(one, 1),
         "route_msgs_per_s_2_processes": round(two, 1),
         "classify_docs_per_s": round(classify_rate, 1),

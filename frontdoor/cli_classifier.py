@@ -131,9 +131,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         """Score a model on labelled data: accuracy, macro-F1, routed share and its accuracy, per class."""
         from classifiers.registry import check_model_path
         from classifiers.workflows import evaluate_model
+        from frontdoor.cli_core import with_encoder
 
         result = evaluate_model(data, text_col, label_col, model=model and check_model_path(model),
-                                version=version)
+                                version=version, encoder=with_encoder())
         if as_json:
             typer.echo(json.dumps(result))
             return
@@ -156,7 +157,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from classifiers.registry import check_model_path, load_classifier
         from classifiers.spacy_classifier import SpacyClassifier
         from classifiers.text import prepare
-        from frontdoor.cli_core import configured_taxonomy, model_root
+        from frontdoor.cli_core import configured_taxonomy, model_root, with_encoder
 
         text, subject = _decodable(text), subject and _decodable(subject)
         if not (text.strip() or (subject or "").strip()):
@@ -164,7 +165,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
             raise OperatorError("nothing to classify: give the enquiry's text")
         classifier = load_classifier(version, (model and check_model_path(model)) or model_root(),
-                                     taxonomy=configured_taxonomy())
+                                     taxonomy=configured_taxonomy(), encoder=with_encoder())
         if subject and isinstance(classifier, SpacyClassifier):
             prediction = classifier.classify_text(prepare(subject, text))
         else:
@@ -224,15 +225,20 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                                  registry=ModelRegistry(default_root()))
         if as_json:
             typer.echo(json.dumps(result))
-        elif result["written"]:
-            typer.echo(f"model {result['model_version']}: thresholds written from {result['n']} messages; "
-                       f"{result['routed_share']:.0%} of them routed at {result['routed_accuracy']} accuracy")
-        else:
-            best = result["best"]
-            typer.echo(f"model {result['model_version']}: no threshold makes what is routed "
-                       f"{routed_accuracy} right on these {result['n']} messages (the best, "
-                       f"{best['threshold']}, routes {best['routed_share']:.0%} at "
-                       f"{best['routed_accuracy']}); the card is unchanged")
+            return
+        for mode, figures in (("", result), (" without its encoder", result.get("without_encoder"))):
+            if figures is None:
+                continue
+            if figures["written"]:
+                typer.echo(f"model {result['model_version']}{mode}: thresholds written from {figures['n']} "
+                           f"messages; {figures['routed_share']:.0%} of them routed at "
+                           f"{figures['routed_accuracy']} accuracy")
+            else:
+                best = figures["best"]
+                typer.echo(f"model {result['model_version']}{mode}: no threshold makes what is routed "
+                           f"{routed_accuracy} right on these {figures['n']} messages (the best, "
+                           f"{best['threshold']}, routes {best['routed_share']:.0%} at "
+                           f"{best['routed_accuracy']}); its thresholds are unchanged")
 
     @models_app.command("rollback")
     def models_rollback() -> None:

@@ -19,6 +19,11 @@ def model_root() -> Path:
     return load_settings().var_dir / "models"
 
 
+def with_encoder() -> bool:
+    """Whether classifying blends the model's sentence encoder in (``FRONTDOOR_CLASSIFIER_ENCODER``)."""
+    return load_settings().classifier_encoder
+
+
 def configured_taxonomy() -> Taxonomy:
     """The taxonomy the settings name (``FRONTDOOR_TAXONOMY``, also from ``.env``), else the shipped one."""
     from classifiers.taxonomy import load_taxonomy

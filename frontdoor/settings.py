@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         default=None, description="the council's department taxonomy (TOML); unset: classifiers/taxonomy.toml"
     )
 
+    classifier_encoder: bool = Field(
+        default=True,
+        description="blend the model's sentence encoder in (false: about ten times faster to classify, "
+                    "with the thresholds the model has for itself without it, so less is routed alone)",
+    )
+
     metrics_port: int = Field(default=9464, ge=0, le=65535,
                               description="'frontdoor route' Prometheus metrics port (0: off)")
 

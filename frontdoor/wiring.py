@@ -80,7 +80,8 @@ def model_source(settings: Settings) -> ModelSource:
     registry = model_registry(settings)
     taxonomy = load_taxonomy(settings.taxonomy)  # the classifier sees the taxonomy the router does
     return ModelSource(current=registry.current_version,
-                       load=lambda version: load_classifier(version, registry.root, taxonomy=taxonomy))
+                       load=lambda version: load_classifier(version, registry.root, taxonomy=taxonomy,
+                                                            encoder=settings.classifier_encoder))
 
 
 def outbox_policy(settings: Settings) -> OutboxPolicy:

@@ -14,6 +14,7 @@ import pytest
 from classifiers import encoder as encoder_module
 from classifiers.dataset import Example, Split
 from classifiers.encoder import DEFAULT_ENCODER, SentenceEncoder
+from classifiers.metrics import softmax_with_temperature
 from classifiers.registry import ModelRegistry
 from classifiers.spacy_classifier import SpacyClassifier
 from classifiers.training import TrainConfig, TrainedPipelines, model_card, save, train
@@ -168,3 +169,46 @@ def test_train_with_encoder_none_writes_a_model_without_one(tmp_path: Path) -> N
                        config=dataclasses.replace(CONFIG, encoder=None))
     assert card["encoder"] is None
     assert not (tmp_path / "model" / "encoder-head.npz").exists()
+
+
+def test_without_its_encoder_a_model_routes_on_its_own_calibration(trained: Trained, tmp_path: Path) -> None:
+    """A council that turns the encoder off for speed (FRONTDOOR_CLASSIFIER_ENCODER=false) gets the
+    temperature and thresholds fitted for the TF-IDF model alone, the ones a model trained with
+    '--encoder none' on the same rows has, not the blend's (which would route too much)."""
+    pipelines = trained.blended
+    assert pipelines.encoder_head is not None and pipelines.without_encoder is not None
+    card = model_card(version="20261207-fast", pipelines=pipelines, config=CONFIG,
+                      data_sha256="", data_source="test", counts={}, taxonomy_version="")
+    model_dir = save(pipelines, tmp_path / "model", card)
+    assert card["without_encoder"]["temperature"] == pytest.approx(trained.alone.temperature)
+    assert card["without_encoder"]["thresholds"] == trained.alone.thresholds
+    assert card["without_encoder"]["temperature"] != pytest.approx(card["temperature"])
+    fast = SpacyClassifier(model_dir, explain=False, encoder=False)
+    assert fast.temperature == pytest.approx(trained.alone.temperature)
+    texts = [e.text for e in _examples(TEST, "t")]
+    alone = softmax_with_temperature(trained.alone.department_probs(texts), trained.alone.temperature)
+    assert np.allclose(fast.department_scores(texts), alone, atol=1e-6)
+
+
+def test_calibrating_with_an_encoder_sets_both_ways_to_route(trained: Trained, tmp_path: Path) -> None:
+    from classifiers.workflows import calibrate_model, evaluate_model
+
+    card = model_card(version="20261207-both", pipelines=trained.blended, config=CONFIG,
+                      data_sha256="", data_source="test", counts={}, taxonomy_version="")
+    model_dir = save(trained.blended, tmp_path / "model", card)
+    data = tmp_path / "held-out.csv"
+    # a council's history: what the model learnt from, and writing in other words
+    rows = _examples(TRAIN, "history") + _examples(TEST, "history")
+    data.write_text("text,department\n" + "".join(f'"{e.text}",{e.label}\n' for e in rows), "utf-8")
+    result = calibrate_model([data], "text", "department", target=0.8, model=model_dir)
+    written = __import__("json").loads((model_dir / "model-card.json").read_text("utf-8"))
+    fast = result["without_encoder"]
+    assert result["written"] and fast["written"], result
+    assert written["thresholds"] == result["thresholds"]
+    assert written["without_encoder"]["thresholds"] == fast["thresholds"]
+    assert written["without_encoder"]["thresholds_calibration"]["n"] == len(rows) == 60
+    # each way of routing does what its calibration promised
+    for encoder, promised in ((True, result), (False, fast)):
+        evaluated = evaluate_model(data, "text", "department", model=model_dir, encoder=encoder)
+        assert evaluated["routed_share"] == promised["routed_share"]
+        assert evaluated["routed_accuracy"] == promised["routed_accuracy"] >= 0.8

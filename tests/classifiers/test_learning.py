@@ -211,3 +211,18 @@ def test_mail_text_keeps_subject_and_body_not_headers() -> None:
     text = mail_text(raw)
     assert text.startswith("Cheap meds") and "Buy now & save" in text
     assert "relay" not in text and "track()" not in text
+
+
+def test_thresholds_keep_their_promise_under_the_taxonomys_floor() -> None:
+    """The router never routes under the taxonomy's threshold, so the right answers down there
+    cannot pay for the wrong ones above it: 20 right at 0.45 and 12 of 20 right at 0.9 are 80%
+    right together, but what a 0.5 floor lets through is 60% right: no promise of 70%."""
+    confidence = np.array([0.45] * 20 + [0.9] * 20)
+    gold = np.array([0] * 20 + [0] * 12 + [1] * 8)
+    probs = np.column_stack([confidence, (1 - confidence) / 2, (1 - confidence) / 2])  # "a" predicted
+    labels = ["a", "b", "c"]
+    assert choose_thresholds(probs, gold, labels, 0.7) == {"a": 0.45, "b": 0.45, "c": 0.45}  # wrongly
+    assert choose_thresholds(probs, gold, labels, 0.7, floors=dict.fromkeys(labels, 0.5)) == {}
+    # a floor under every prediction changes nothing
+    assert (choose_thresholds(probs, gold, labels, 0.7, floors=dict.fromkeys(labels, 0.4))
+            == choose_thresholds(probs, gold, labels, 0.7))
