@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -108,37 +109,96 @@ def shared_encoder(name: str) -> SentenceEncoder:
     return SentenceEncoder(name)
 
 
+KNN_TEMPERATURE = 0.05  # a neighbour's vote is exp(cosine / this): the nearest count most
+
+
 @dataclass(frozen=True, slots=True)
+class Neighbours:
+    """The training messages' vectors, labels and weights: a message's ``k`` nearest (cosine)
+    vote for their departments. A nearest-neighbour reader generalises to a resident's wording in
+    a way a linear head on the same vectors does not (on the hard holdout it alone was right
+    83% of the time against 77% for the logistic regression). Stored as 8-bit integers with one
+    scale per row (5.5 MB for 15,000 messages instead of 22)."""
+
+    vectors: np.ndarray  # rows x dimension, float32, unit length
+    labels: np.ndarray  # row -> label index
+    weights: np.ndarray  # row -> weight (a council's own rows count more)
+    k: int
+
+    def log_probs(self, vectors: np.ndarray, n_labels: int) -> np.ndarray:
+        similarity = np.asarray(vectors, dtype=np.float32) @ self.vectors.T
+        k = min(self.k, similarity.shape[1])
+        nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+        votes = np.zeros((len(vectors), n_labels))
+        for row, (found, closeness) in enumerate(zip(nearest, np.take_along_axis(similarity, nearest, axis=1),
+                                                     strict=True)):
+            weight = np.exp((closeness - closeness.max()) / KNN_TEMPERATURE) * self.weights[found]
+            np.add.at(votes[row], self.labels[found], weight)
+        votes = votes / votes.sum(axis=1, keepdims=True)
+        return np.log(votes + 1e-3)  # a department no neighbour named is unlikely, not impossible
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        scale = np.maximum(np.abs(self.vectors).max(axis=1), 1e-12) / 127.0
+        return {"memory": np.round(self.vectors / scale[:, None]).astype(np.int8),
+                "memory_scale": scale.astype(np.float32), "memory_labels": self.labels.astype(np.int16),
+                "memory_weights": self.weights.astype(np.float32)}
+
+    @classmethod
+    def from_arrays(cls, saved: dict[str, np.ndarray] | np.lib.npyio.NpzFile, k: int) -> Neighbours:
+        vectors = saved["memory"].astype(np.float32) * saved["memory_scale"][:, None]
+        labels, weights = saved["memory_labels"].astype(np.intp), saved["memory_weights"].astype(np.float64)
+        return cls(vectors, labels, weights, k)
+
+
+@dataclass
 class EncoderHead:
-    """A logistic regression on the encoder's vectors, blended with the TF-IDF model:
-    logits = ``blend`` x log-probabilities of the TF-IDF model + (1 - ``blend``) x this head's
-    logits, for every message. (Letting messages the TF-IDF model was already sure of skip the
-    encoder saved half the encoding and lost no accuracy, but it ranked the TF-IDF model's sure
-    mistakes among the safest: on the hard holdout 51% could be routed 95% right against 63%
-    with every message encoded.)"""
+    """The sentence encoder's reading of a message, blended with the TF-IDF model: logits =
+    ``blend`` x log-probabilities of the TF-IDF model + (1 - ``blend``) x the encoder's, where the
+    encoder's are a logistic regression on the vectors, mixed (``share``) with the vote of the
+    nearest training messages when the model keeps them. Every message is encoded. (Letting
+    messages the TF-IDF model was already sure of skip the encoder saved half the encoding and lost
+    no accuracy, but it ranked the TF-IDF model's sure mistakes among the safest: on the hard
+    holdout 51% could be routed 95% right against 63% with every message encoded.)"""
 
     encoder: str
     coef: np.ndarray  # labels x dimension, in the model's label order
     intercept: np.ndarray
     blend: float
+    neighbours: Neighbours | None = None
+    share: float = 0.0  # of the encoder's part, what the neighbours' vote has
 
     def logits(self, vectors: np.ndarray) -> np.ndarray:
-        return np.asarray(vectors @ self.coef.T + self.intercept, dtype=np.float64)
+        linear = np.asarray(vectors @ self.coef.T + self.intercept, dtype=np.float64)
+        if self.neighbours is None or self.share <= 0.0:
+            return linear
+        voted = self.neighbours.log_probs(vectors, len(self.intercept))
+        return (1.0 - self.share) * linear + self.share * voted
 
     def combine(self, linear_log_probs: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         return self.blend * linear_log_probs + (1.0 - self.blend) * self.logits(vectors)
 
     def save(self, path: Path) -> None:
-        np.savez(path, coef=self.coef, intercept=self.intercept)
+        kept = self.neighbours is not None and self.share > 0
+        arrays: dict[str, Any] = self.neighbours.arrays() if kept and self.neighbours is not None else {}
+        np.savez(path, coef=self.coef, intercept=self.intercept, **arrays)
 
     def card(self) -> dict[str, object]:
-        return {"name": self.encoder, "blend": round(self.blend, 3), "file": "encoder-head.npz"}
+        card: dict[str, object] = {"name": self.encoder, "blend": round(self.blend, 3),
+                                   "file": "encoder-head.npz"}
+        if self.neighbours is not None and self.share > 0:
+            card["neighbours"] = {"k": self.neighbours.k, "share": round(self.share, 3),
+                                  "n": len(self.neighbours.labels)}
+        return card
 
     @classmethod
     def load(cls, model_dir: Path, card: dict[str, object]) -> EncoderHead:
+        found = card.get("neighbours")
         with np.load(model_dir / str(card.get("file", "encoder-head.npz"))) as saved:
             coef, intercept = saved["coef"], saved["intercept"]
-        return cls(str(card["name"]), coef, intercept, float(card["blend"]))  # type: ignore[arg-type]
+            neighbours = Neighbours.from_arrays(saved, int(found["k"])) if isinstance(found, dict) else None
+        share = float(found["share"]) if isinstance(found, dict) else 0.0
+        return cls(str(card["name"]), coef, intercept, float(card["blend"]),  # type: ignore[arg-type]
+                   neighbours, share)
 
 
 def blended_probs(head: EncoderHead, linear_probs: np.ndarray, vectors: np.ndarray,

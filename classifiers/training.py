@@ -28,7 +28,14 @@ from threadpoolctl import threadpool_limits
 
 from classifiers.architectures import feature_matrix, fit_idf, set_linear_weights
 from classifiers.dataset import Example, Split
-from classifiers.encoder import DEFAULT_ENCODER, EncoderHead, SentenceEncoder, blended_probs, shared_encoder
+from classifiers.encoder import (
+    DEFAULT_ENCODER,
+    EncoderHead,
+    Neighbours,
+    SentenceEncoder,
+    blended_probs,
+    shared_encoder,
+)
 from classifiers.metrics import (
     best_threshold,
     choose_thresholds,
@@ -125,6 +132,8 @@ class TrainConfig:
     # a sentence encoder blended with the TF-IDF model when it helps on dev (None: TF-IDF alone)
     encoder: str | None = DEFAULT_ENCODER
     encoder_cache: str | None = None  # a file for the encoder's vectors (not written into the card)
+    # the encoder's part may include the nearest training messages' vote (classifiers.encoder.Neighbours)
+    neighbours: bool = True
 
 
 @dataclass
@@ -496,16 +505,23 @@ def department_probs(nlp: Language, head: EncoderHead | None, texts: Sequence[st
 
 ENCODER_C = (3.0, 10.0, 30.0)
 ENCODER_BLENDS = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
+# the nearest training messages' vote: how many, and its share of the encoder's part (0: the
+# logistic regression alone, as before); chosen on dev with the rest
+NEIGHBOURS_K = (10, 25)
+NEIGHBOURS_SHARES = (0.0, 0.5, 1.0)
 
 
 def _fit_encoder_head(train_rows: list[tuple[str, str]], dev_rows: list[tuple[str, str]], labels: list[str],
                       dev_probs: np.ndarray, weights: np.ndarray, config: TrainConfig,
                       class_weight: str | None, say: Progress) -> tuple[EncoderHead | None, np.ndarray]:
-    """A logistic regression on the sentence encoder's vectors of train, its C and its blend with
-    the TF-IDF model's dev log-probabilities (``dev_probs``, from the model that had not seen dev)
-    chosen on dev, then refitted on train + dev. None when no blend beats the TF-IDF model alone on
-    dev by ``BLEND_MARGIN`` (the encoder would cost time for nothing). Returns the head and dev's
-    probabilities through it (for the temperature and the thresholds)."""
+    """The encoder's reading of a message: a logistic regression on the sentence encoder's vectors
+    of train, mixed with the vote of the nearest training messages (``Neighbours``), and blended
+    with the TF-IDF model's dev log-probabilities (``dev_probs``, from the model that had not seen
+    dev). The C, the number of neighbours, the vote's share and the blend are chosen on dev, then
+    the head is refitted on train + dev (the neighbours are then every training message). None
+    when no blend beats the TF-IDF model alone on dev by ``BLEND_MARGIN`` (the encoder would cost
+    time for nothing). Returns the head and dev's probabilities through it (for the temperature
+    and the thresholds)."""
     assert config.encoder is not None  # noqa: S101 - only called with one
     import os
 
@@ -527,26 +543,36 @@ def _fit_encoder_head(train_rows: list[tuple[str, str]], dev_rows: list[tuple[st
     linear = np.log(np.clip(dev_probs, 1e-12, 1.0))
     alone = _dev_quality(linear, y_dev)
     train_vectors, dev_vectors, w_train = vectors[:n_train], vectors[n_train:], weights[:n_train]
-    best: tuple[float, float, float, EncoderHead] | None = None  # dev quality, C, blend, head on train
+    votes = {k: Neighbours(train_vectors, y_train, w_train, k).log_probs(dev_vectors, len(labels))
+             for k in NEIGHBOURS_K}
+    best: tuple[float, float, EncoderHead] | None = None  # dev quality, C, head on train
     for c in ENCODER_C:
         coef, intercept = _fit_logistic(train_vectors, y_train, len(labels), c, class_weight, w_train)
-        fitted = EncoderHead(config.encoder, coef, intercept, 1.0)
-        for blend in ENCODER_BLENDS:
-            quality = _dev_quality(blend * linear + (1 - blend) * fitted.logits(dev_vectors), y_dev)
-            if best is None or quality > best[0] + 1e-9:
-                best = (quality, c, blend, fitted)
+        head_logits = np.asarray(dev_vectors @ coef.T + intercept, dtype=np.float64)
+        shares = NEIGHBOURS_SHARES if config.neighbours else (0.0,)
+        for k, share in ((k, share) for k in NEIGHBOURS_K for share in shares):
+            if share == 0.0 and k != NEIGHBOURS_K[0]:
+                continue  # without the vote, k does not matter
+            encoded = (1 - share) * head_logits + share * votes[k]
+            for blend in ENCODER_BLENDS:
+                quality = _dev_quality(blend * linear + (1 - blend) * encoded, y_dev)
+                if best is None or quality > best[0] + 1e-9:
+                    memory = Neighbours(train_vectors, y_train, w_train, k) if share else None
+                    best = (quality, c, EncoderHead(config.encoder, coef, intercept, blend, memory, share))
     assert best is not None  # noqa: S101 - the loops ran
-    quality, c, blend, fitted = best
-    say(f"encoder {config.encoder}: best blend {blend:.1f} TF-IDF + {1 - blend:.1f} encoder (C={c:g}): "
-        f"dev {quality:.4f} against {alone:.4f} for the TF-IDF model alone")
+    quality, c, head = best
+    voted = (f", the {head.neighbours.k} nearest training messages' vote {head.share:.1f} of it"
+             if head.neighbours is not None else "")
+    say(f"encoder {config.encoder}: best blend {head.blend:.1f} TF-IDF + {1 - head.blend:.1f} encoder "
+        f"(C={c:g}{voted}): dev {quality:.4f} against {alone:.4f} for the TF-IDF model alone")
     if quality - alone < BLEND_MARGIN:
         say("encoder: no clear gain on dev, left out (classifying stays as fast as the TF-IDF model alone)")
         return None, dev_probs
-    head = EncoderHead(config.encoder, fitted.coef, fitted.intercept, blend)
     dev_blended = blended_probs(head, dev_probs, dev_vectors)
     if config.refit:
         coef, intercept = _fit_logistic(vectors, y, len(labels), c, class_weight, weights)
-        head = EncoderHead(config.encoder, coef, intercept, blend)
+        memory = Neighbours(vectors, y, weights, head.neighbours.k) if head.neighbours is not None else None
+        head = EncoderHead(config.encoder, coef, intercept, head.blend, memory, head.share)
     return head, dev_blended
 
 
