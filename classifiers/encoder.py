@@ -114,15 +114,17 @@ KNN_TEMPERATURE = 0.05  # a neighbour's vote is exp(cosine / this): the nearest 
 
 @dataclass(frozen=True, slots=True)
 class Neighbours:
-    """The training messages' vectors, labels and weights: a message's ``k`` nearest (cosine)
-    vote for their departments. A nearest-neighbour reader generalises to a resident's wording in
-    a way a linear head on the same vectors does not (on the hard holdout it alone was right
-    83% of the time against 77% for the logistic regression). Stored as 8-bit integers with one
-    scale per row (5.5 MB for 15,000 messages instead of 22)."""
+    """The training messages' vectors and labels: a message's ``k`` nearest (cosine) vote for
+    their departments, the nearest most. A nearest-neighbour reader generalises to a resident's
+    wording in a way a linear head on the same vectors does not (on the hard holdout it alone was
+    right 83% of the time against 77% for the logistic regression). Each message votes once: a
+    council's own rows, which count up to ten times in the linear models, would otherwise outvote
+    closer messages (measured: after adding 1,000 of them the learning curve fell from 0.909 to
+    0.877 with weighted votes; 0.906 with one vote each). Stored as 8-bit integers with one scale
+    per row (4.9 MB for 12,261 messages instead of 19)."""
 
     vectors: np.ndarray  # rows x dimension, float32, unit length
     labels: np.ndarray  # row -> label index
-    weights: np.ndarray  # row -> weight (a council's own rows count more)
     k: int
 
     def log_probs(self, vectors: np.ndarray, n_labels: int) -> np.ndarray:
@@ -132,7 +134,7 @@ class Neighbours:
         votes = np.zeros((len(vectors), n_labels))
         for row, (found, closeness) in enumerate(zip(nearest, np.take_along_axis(similarity, nearest, axis=1),
                                                      strict=True)):
-            weight = np.exp((closeness - closeness.max()) / KNN_TEMPERATURE) * self.weights[found]
+            weight = np.exp((closeness - closeness.max()) / KNN_TEMPERATURE)
             np.add.at(votes[row], self.labels[found], weight)
         votes = votes / votes.sum(axis=1, keepdims=True)
         return np.log(votes + 1e-3)  # a department no neighbour named is unlikely, not impossible
@@ -140,14 +142,12 @@ class Neighbours:
     def arrays(self) -> dict[str, np.ndarray]:
         scale = np.maximum(np.abs(self.vectors).max(axis=1), 1e-12) / 127.0
         return {"memory": np.round(self.vectors / scale[:, None]).astype(np.int8),
-                "memory_scale": scale.astype(np.float32), "memory_labels": self.labels.astype(np.int16),
-                "memory_weights": self.weights.astype(np.float32)}
+                "memory_scale": scale.astype(np.float32), "memory_labels": self.labels.astype(np.int16)}
 
     @classmethod
     def from_arrays(cls, saved: dict[str, np.ndarray] | np.lib.npyio.NpzFile, k: int) -> Neighbours:
         vectors = saved["memory"].astype(np.float32) * saved["memory_scale"][:, None]
-        labels, weights = saved["memory_labels"].astype(np.intp), saved["memory_weights"].astype(np.float64)
-        return cls(vectors, labels, weights, k)
+        return cls(vectors, saved["memory_labels"].astype(np.intp), k)
 
 
 @dataclass
