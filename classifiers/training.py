@@ -569,8 +569,8 @@ def _fit_encoder_head(train_rows: list[tuple[str, str]], dev_rows: list[tuple[st
     dev_blended = blended_probs(head, dev_probs, dev_vectors)
     fixed, broken = _changed(dev_blended, dev_probs, y_dev)
     if quality - alone < BLEND_MARGIN or not _clearly_more(fixed, broken):
-        say(f"encoder: no clear gain on dev (it puts {fixed} messages right and {broken} wrong), left out "
-            "(classifying stays as fast as the TF-IDF model alone)")
+        say(f"encoder: no clear gain on dev (of its messages, {fixed} put right and {broken} put wrong), "
+            "left out (classifying stays as fast as the TF-IDF model alone)")
         return None, dev_probs
     if config.refit:
         coef, intercept = _fit_logistic(vectors, y, len(labels), c, class_weight, weights)
