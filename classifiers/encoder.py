@@ -167,27 +167,31 @@ class EncoderHead:
     neighbours: Neighbours | None = None
     share: float = 0.0  # of the encoder's part, what the neighbours' vote has
 
+    @property
+    def voters(self) -> Neighbours | None:
+        """The neighbours, when they have a share of the vote."""
+        return self.neighbours if self.share > 0.0 else None
+
     def logits(self, vectors: np.ndarray) -> np.ndarray:
         linear = np.asarray(vectors @ self.coef.T + self.intercept, dtype=np.float64)
-        if self.neighbours is None or self.share <= 0.0:
+        if self.voters is None:
             return linear
-        voted = self.neighbours.log_probs(vectors, len(self.intercept))
+        voted = self.voters.log_probs(vectors, len(self.intercept))
         return (1.0 - self.share) * linear + self.share * voted
 
     def combine(self, linear_log_probs: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         return self.blend * linear_log_probs + (1.0 - self.blend) * self.logits(vectors)
 
     def save(self, path: Path) -> None:
-        kept = self.neighbours is not None and self.share > 0
-        arrays: dict[str, Any] = self.neighbours.arrays() if kept and self.neighbours is not None else {}
+        arrays: dict[str, Any] = self.voters.arrays() if self.voters is not None else {}
         np.savez(path, coef=self.coef, intercept=self.intercept, **arrays)
 
     def card(self) -> dict[str, object]:
         card: dict[str, object] = {"name": self.encoder, "blend": round(self.blend, 3),
                                    "file": "encoder-head.npz"}
-        if self.neighbours is not None and self.share > 0:
-            card["neighbours"] = {"k": self.neighbours.k, "share": round(self.share, 3),
-                                  "n": len(self.neighbours.labels)}
+        if self.voters is not None:
+            card["neighbours"] = {"k": self.voters.k, "share": round(self.share, 3),
+                                  "n": len(self.voters.labels)}
         return card
 
     @classmethod

@@ -6,6 +6,7 @@ The encoder is the real shipped one (all-MiniLM-L6-v2, quantised, run by ONNX Ru
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -137,7 +138,7 @@ def test_a_saved_model_blends_the_encoder_when_classifying(trained: Trained, tmp
     assert classifier.department_scores(texts).argmax(axis=1).tolist() == expected.argmax(axis=1).tolist()
     # the model names an encoder it cannot find: one line saying what to do, not a traceback
     card["encoder"]["name"] = "no-such-encoder"
-    (model_dir / "model-card.json").write_text(__import__("json").dumps(card), "utf-8")
+    (model_dir / "model-card.json").write_text(json.dumps(card), "utf-8")
     encoder_module.shared_encoder.cache_clear()
     with pytest.raises(OperatorError, match="no sentence encoder 'no-such-encoder'"):
         SpacyClassifier(model_dir)
@@ -201,7 +202,7 @@ def test_calibrating_with_an_encoder_sets_both_ways_to_route(trained: Trained, t
     rows = _examples(TRAIN, "history") + _examples(TEST, "history")
     data.write_text("text,department\n" + "".join(f'"{e.text}",{e.label}\n' for e in rows), "utf-8")
     result = calibrate_model([data], "text", "department", target=0.8, model=model_dir)
-    written = __import__("json").loads((model_dir / "model-card.json").read_text("utf-8"))
+    written = json.loads((model_dir / "model-card.json").read_text("utf-8"))
     fast = result["without_encoder"]
     assert result["written"] and fast["written"], result
     assert written["thresholds"] == result["thresholds"]
